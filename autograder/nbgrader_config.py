@@ -1,0 +1,40 @@
+"""nbgrader configuration for the course (read from this folder: run nbgrader here).
+
+Maps nbgrader's course directory onto the repository: source -> solutions/, release ->
+lessons/, and every work folder under autograder/work/ (gitignored).
+"""
+
+import os
+from pathlib import Path
+
+c = get_config()  # noqa: F821
+
+ROOT = Path(__file__).resolve().parent.parent
+# RNNCOURSE_WORK moves grading state elsewhere (tests and batch workers use private folders).
+WORK = Path(os.environ.get("RNNCOURSE_WORK", ROOT / "autograder" / "work")).resolve()
+WORK.mkdir(
+    parents=True, exist_ok=True
+)  # the gradebook's folder must exist before nbgrader opens it
+(WORK / "exchange").mkdir(exist_ok=True)
+
+c.CourseDirectory.course_id = "rnn-course"
+c.CourseDirectory.root = str(ROOT)
+c.CourseDirectory.source_directory = "solutions"
+c.CourseDirectory.release_directory = "lessons"
+c.CourseDirectory.submitted_directory = str(WORK / "submitted")
+c.CourseDirectory.autograded_directory = str(WORK / "autograded")
+c.CourseDirectory.feedback_directory = str(WORK / "feedback")
+c.CourseDirectory.db_url = f"sqlite:///{WORK / 'gradebook.db'}"
+# generate_assignment copies every non-notebook file of solutions/<id>/ to students; the
+# jupytext sources (*.py) are the instructor's answers and must never be copied.
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.py"]
+c.Exchange.root = str(WORK / "exchange")
+
+# Every released notebook starts with the course header (name, how to submit).
+c.IncludeHeaderFooter.header = str(ROOT / "autograder" / "header.ipynb")
+
+# Training cells need more than nbgrader's default 30 s per cell.
+c.Execute.timeout = 300
+# A harmless library warning on stderr must not zero a correct answer at autograde.
+c.IgnorePattern.enabled = True
+c.IgnorePattern.pattern = r"\b[A-Za-z]*Warning: "  # e.g. "UserWarning: ..." from warnings.warn

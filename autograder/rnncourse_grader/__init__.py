@@ -1,0 +1,4 @@
+"""Grader-only code: hidden checks, the release pipeline and the ``course`` command.
+
+Never released to students (the student bundle and lessons/ leave it out).
+"""

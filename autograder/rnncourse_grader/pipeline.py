@@ -1,0 +1,194 @@
+"""The instructor's pipeline: jupytext sources -> nbgrader source notebooks -> released lessons.
+
+``solutions/<id>/<id>.py`` (jupytext py:percent with nbgrader cell metadata) is the single
+source of truth. ``release`` turns it into ``solutions/<id>/<id>.ipynb`` (gitignored) and runs
+``nbgrader generate_assignment``, which writes ``lessons/<id>/<id>.ipynb``: solutions replaced
+by stubs, hidden tests removed, outputs cleared, locked cells checksummed.
+"""
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import jupytext
+
+ROOT = Path(__file__).resolve().parents[2]
+LESSON_ID = re.compile(r"^\d\d_[a-z0-9_]+$")
+VALIDATE_PASSED = "Success! Your notebook passes all the tests."
+VALIDATE_INVERT_PASSED = "Success! The notebook does not pass any tests."
+LEAK_MARKERS = (
+    "BEGIN SOLUTION",
+    "END SOLUTION",
+    "BEGIN HIDDEN TESTS",
+    "END HIDDEN TESTS",
+    "rnncourse_grader",
+)
+
+
+def work_dir(root: Path = ROOT, env: dict | None = None) -> Path:
+    """Where grading state lives: $RNNCOURSE_WORK, else autograder/work (as nbgrader_config.py)."""
+    override = (env or {}).get("RNNCOURSE_WORK") or os.environ.get("RNNCOURSE_WORK")
+    return Path(override).resolve() if override else root / "autograder" / "work"
+
+
+def lesson_ids(root: Path = ROOT) -> list[str]:
+    """Lesson ids (folder names) that have a jupytext source, in course order."""
+    return sorted(
+        d.name
+        for d in (root / "solutions").iterdir()
+        if LESSON_ID.match(d.name) and (d / f"{d.name}.py").is_file()
+    )
+
+
+def tool_env(extra: dict | None = None) -> dict:
+    """The environment for nbgrader and Jupyter subprocesses.
+
+    nbgrader runs ``alembic`` by name, so this interpreter's bin folder must be on PATH even
+    when the virtualenv is not activated (as under ``make``).
+    """
+    env = {**os.environ, **(extra or {})}
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    return env
+
+
+def nbgrader(*args: str, root: Path = ROOT, env: dict | None = None, timeout: float | None = None):
+    """Run an nbgrader command from ``autograder/`` (where its config lives); return the result.
+
+    Raises RuntimeError with nbgrader's own output when the command fails.
+    """
+    result = subprocess.run(
+        [sys.executable, "-m", "nbgrader", *args],
+        cwd=root / "autograder",
+        env=tool_env(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"nbgrader {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def build_source_notebook(lesson_id: str, root: Path = ROOT) -> Path:
+    """Convert solutions/<id>/<id>.py into the notebook nbgrader reads; return its path."""
+    source = root / "solutions" / lesson_id / f"{lesson_id}.py"
+    notebook = jupytext.read(source, fmt="py:percent")
+    notebook.metadata.pop("jupytext", None)  # no tool metadata in what students receive
+    _stable_cell_ids(notebook)
+    target = source.with_suffix(".ipynb")
+    jupytext.write(notebook, target, fmt="ipynb")
+    return target
+
+
+def _stable_cell_ids(notebook) -> None:
+    """Give cells ids that do not change between builds (jupytext draws random ones).
+
+    Graded cells take their grade_id; others a hash of their content, so inserting a cell
+    does not renumber the rest.
+    """
+    seen: set[str] = set()
+    for cell in notebook.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        digest = hashlib.sha1(f"{cell.cell_type}\n{cell.source}".encode()).hexdigest()[:12]
+        base = grade_id or f"{cell.cell_type[:2]}-{digest}"
+        cell_id, n = base, 1
+        while cell_id in seen:
+            n += 1
+            cell_id = f"{base}-{n}"
+        seen.add(cell_id)
+        cell.id = cell_id
+
+
+def release(ids: list[str] | None = None, root: Path = ROOT, env: dict | None = None) -> list[Path]:
+    """Build and release the given lessons (default: all); return the released notebooks."""
+    released = []
+    for lesson_id in ids or lesson_ids(root):
+        build_source_notebook(lesson_id, root)
+        nbgrader("generate_assignment", lesson_id, "--force", root=root, env=env)
+        released.append(root / "lessons" / lesson_id / f"{lesson_id}.ipynb")
+    return released
+
+
+def release_problems(lesson_dir: Path) -> list[str]:
+    """What is wrong with one released lesson folder: outputs, leaked answers, stray files."""
+    problems = []
+    for path in sorted(p for p in lesson_dir.rglob("*") if p.is_file()):
+        rel = path.relative_to(lesson_dir.parent)
+        if path.suffix != ".ipynb":
+            problems.append(
+                f"{rel}: only notebooks are released, not {path.suffix or 'this'} files"
+            )
+            continue
+        try:
+            nb = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            problems.append(f"{rel}: not a valid notebook ({err})")
+            continue
+        for i, cell in enumerate(nb.get("cells", [])):
+            text = "".join(cell.get("source", ""))
+            leaked = [m for m in LEAK_MARKERS if m in text]
+            if leaked:
+                problems.append(f"{rel} cell {i}: contains {', '.join(leaked)}")
+            if cell.get("outputs") or cell.get("execution_count"):
+                problems.append(f"{rel} cell {i}: has outputs (release notebooks without them)")
+    return problems
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def check_release(root: Path = ROOT) -> list[str]:
+    """Rebuild every lesson in a scratch copy and compare with lessons/; return the differences.
+
+    Also reports leaks and outputs in lessons/ and released folders without a source.
+    """
+    problems = []
+    ids = lesson_ids(root)
+    released = sorted(d.name for d in (root / "lessons").iterdir() if LESSON_ID.match(d.name))
+    for extra in sorted(set(released) - set(ids)):
+        problems.append(f"lessons/{extra}: released lesson without a source in solutions/")
+    with tempfile.TemporaryDirectory(prefix="rnncourse-release-") as tmp:
+        scratch = Path(tmp)
+        shutil.copytree(
+            root / "solutions",
+            scratch / "solutions",
+            ignore=shutil.ignore_patterns("*.ipynb", "__pycache__"),
+        )
+        (scratch / "autograder").mkdir()
+        for name in ("nbgrader_config.py", "header.ipynb"):
+            shutil.copy2(root / "autograder" / name, scratch / "autograder" / name)
+        (scratch / "lessons").mkdir()
+        release(ids, root=scratch, env={"RNNCOURSE_WORK": str(scratch / "work")})
+        for lesson_id in ids:
+            committed = root / "lessons" / lesson_id
+            if not committed.is_dir():
+                problems.append(f"lessons/{lesson_id}: missing; run `make release`")
+                continue
+            problems += release_problems(committed)
+            fresh, have = _tree(scratch / "lessons" / lesson_id), _tree(committed)
+            for name in sorted(set(fresh) | set(have)):
+                if fresh.get(name) != have.get(name):
+                    problems.append(
+                        f"lessons/{lesson_id}/{name}: differs from a fresh build of "
+                        "solutions/ (edit the source, then `make release`)"
+                    )
+    return problems
+
+
+def validate(notebook: Path, invert: bool = False, root: Path = ROOT) -> tuple[bool, str]:
+    """Run ``nbgrader validate`` and read its verdict (it exits 0 either way).
+
+    Returns (success, output). With ``invert``, success means no graded test passes.
+    """
+    args = ["validate", str(Path(notebook).resolve())] + (["--invert"] if invert else [])
+    result = nbgrader(*args, root=root)
+    output = result.stdout + result.stderr
+    verdict = VALIDATE_INVERT_PASSED if invert else VALIDATE_PASSED
+    return verdict in output, output

@@ -1,0 +1,82 @@
+"""Test helpers: scratch copies of the course, the reference code, and submissions built from it.
+
+Notebook tests never touch the working tree: each works on a scratch copy with its own
+nbgrader work folder, so that they can run in parallel.
+"""
+
+import json
+import shutil
+from pathlib import Path
+
+import jupytext
+import nbformat
+
+from rnncourse_grader import pipeline
+
+ROOT = pipeline.ROOT
+
+
+def scratch_course(tmp: Path, with_sources: bool = True) -> tuple[Path, dict]:
+    """Copy what nbgrader needs into ``tmp``; return (root, env) for pipeline calls."""
+    root = tmp / "course"
+    shutil.copytree(
+        ROOT / "lessons",
+        root / "lessons",
+        ignore=shutil.ignore_patterns("rnncourse", "__pycache__"),
+    )
+    shutil.copytree(
+        ROOT / "solutions",
+        root / "solutions",
+        ignore=shutil.ignore_patterns("*.ipynb", "__pycache__"),
+    )
+    (root / "autograder").mkdir()
+    for name in ("nbgrader_config.py", "header.ipynb"):
+        shutil.copy2(ROOT / "autograder" / name, root / "autograder" / name)
+    env = {"RNNCOURSE_WORK": str(tmp / "work")}
+    if with_sources:
+        for lesson_id in pipeline.lesson_ids(root):
+            pipeline.build_source_notebook(lesson_id, root)
+    return root, env
+
+
+def solution_cells(lesson_id: str) -> dict[str, str]:
+    """grade_id -> source of every answer cell in the reference solution."""
+    nb = jupytext.read(ROOT / "solutions" / lesson_id / f"{lesson_id}.py", fmt="py:percent")
+    return {
+        cell.metadata["nbgrader"]["grade_id"]: cell.source
+        for cell in nb.cells
+        if cell.metadata.get("nbgrader", {}).get("solution")
+    }
+
+
+def reference_namespace(lesson_id: str, skip_graded_tests: bool = True) -> dict:
+    """Execute the reference solution's code cells (not its test cells); return the globals.
+
+    Gives tests the reference implementations without copying them into the tests.
+    """
+    nb = jupytext.read(ROOT / "solutions" / lesson_id / f"{lesson_id}.py", fmt="py:percent")
+    namespace: dict = {"__name__": f"reference_{lesson_id}"}
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type != "code" or (skip_graded_tests and meta.get("grade")):
+            continue
+        exec(
+            compile(cell.source, f"<{lesson_id}:{meta.get('grade_id', 'cell')}>", "exec"), namespace
+        )
+    return namespace
+
+
+def make_submission(released: Path, answers: dict[str, str], target: Path) -> Path:
+    """Write the released notebook with the given answer cells filled in (by grade_id)."""
+    nb = nbformat.read(released, as_version=4)
+    for cell in nb.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id in answers:
+            cell.source = answers[grade_id]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, target)
+    return target
+
+
+def read_notebook_json(path: Path) -> dict:
+    return json.loads(Path(path).read_text(encoding="utf-8"))

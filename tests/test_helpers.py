@@ -1,0 +1,84 @@
+"""The student-facing helpers: seeds, devices, numerics, toy tasks, plots."""
+
+import matplotlib.pyplot as plt
+import pytest
+import torch
+
+from rnncourse import get_device, numerical_gradient, numerical_gradient_array, rel_error, set_seed
+from rnncourse.device import under_nbgrader
+from rnncourse.plots import draw_unrolled_rnn, plot_curves, plot_heatmap
+from rnncourse.toy_tasks import encode_pattern, periodic_batch
+
+
+def test_set_seed_makes_runs_repeatable():
+    set_seed(3)
+    a = torch.randn(5)
+    set_seed(3)
+    assert torch.equal(a, torch.randn(5))
+    set_seed(4)
+    assert not torch.equal(a, torch.randn(5))
+
+
+def test_get_device_says_what_it_chose(capsys, monkeypatch):
+    monkeypatch.delenv("RNNCOURSE_DEVICE", raising=False)
+    device = get_device()
+    assert device.type in {"cpu", "cuda", "mps"}
+    assert f"Using device: {device}" in capsys.readouterr().out
+    monkeypatch.setenv("RNNCOURSE_DEVICE", "cpu")
+    assert get_device(verbose=False) == torch.device("cpu")
+
+
+def test_under_nbgrader_follows_the_environment(monkeypatch):
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    assert not under_nbgrader()
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    assert under_nbgrader()
+
+
+def test_rel_error_is_zero_for_equal_and_large_for_different():
+    x = torch.tensor([1.0, -2.0, 3.0], dtype=torch.float64)
+    assert rel_error(x, x) == 0
+    assert rel_error(x, x + 1e-3) == pytest.approx(1e-3 / (2 * 1.0 + 1e-3))  # worst at x = 1
+    assert rel_error(x, -x) == pytest.approx(1.0)
+
+
+def test_numerical_gradient_matches_autograd():
+    torch.manual_seed(0)
+    x = torch.randn(3, 4, dtype=torch.float64)
+    W = torch.randn(4, 2, dtype=torch.float64)
+    f = lambda: torch.tanh(x @ W).pow(2).sum()  # noqa: E731
+    num = numerical_gradient(f, x)
+    xr = x.clone().requires_grad_(True)
+    torch.tanh(xr @ W).pow(2).sum().backward()
+    assert rel_error(num, xr.grad) < 1e-8
+    assert torch.equal(x, xr.detach())  # x restored after perturbation
+
+
+def test_numerical_gradient_array_applies_the_chain_rule():
+    torch.manual_seed(1)
+    x = torch.randn(5, dtype=torch.float64)
+    upstream = torch.randn(5, dtype=torch.float64)
+    num = numerical_gradient_array(lambda: torch.sin(x), x, upstream)
+    assert rel_error(num, torch.cos(x) * upstream) < 1e-8
+
+
+def test_periodic_batch_windows_and_targets():
+    pattern, alphabet = encode_pattern("abcab")
+    assert alphabet == ["a", "b", "c"] and pattern.tolist() == [0, 1, 2, 0, 1]
+    X, Y = periodic_batch(pattern, 16, 12, generator=torch.Generator().manual_seed(0))
+    assert X.shape == Y.shape == (16, 12)
+    assert torch.equal(X[:, 1:], Y[:, :-1])  # Y is X shifted by one step
+    period = len(pattern)
+    assert torch.equal(X[:, period:], X[:, :-period])  # windows repeat with the period
+    assert len({tuple(r) for r in X[:, :period].tolist()}) > 1  # phases differ
+
+
+def test_plots_draw_on_axes():
+    fig, axes = plt.subplots(1, 3)
+    assert draw_unrolled_rnn(3, ax=axes[0], backward=True) is axes[0]
+    assert len(axes[0].patches) > 9
+    plot_heatmap(torch.randn(4, 6), ax=axes[1], title="states")
+    assert axes[1].images and axes[1].get_title() == "states"
+    plot_curves({"a": [3, 2, 1], "b": [3, 1, 0.5]}, ax=axes[2], logy=True, reference={"c": 1.0})
+    assert len(axes[2].lines) == 3 and axes[2].get_yscale() == "log"
+    plt.close(fig)
