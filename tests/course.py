@@ -5,7 +5,6 @@ nbgrader work folder, so that they can run in parallel.
 """
 
 import json
-import shutil
 from pathlib import Path
 
 import jupytext
@@ -17,21 +16,11 @@ ROOT = pipeline.ROOT
 
 
 def scratch_course(tmp: Path, with_sources: bool = True) -> tuple[Path, dict]:
-    """Copy what nbgrader needs into ``tmp``; return (root, env) for pipeline calls."""
-    root = tmp / "course"
-    shutil.copytree(
-        ROOT / "lessons",
-        root / "lessons",
-        ignore=shutil.ignore_patterns("rnncourse", "__pycache__"),
-    )
-    shutil.copytree(
-        ROOT / "solutions",
-        root / "solutions",
-        ignore=shutil.ignore_patterns("*.ipynb", "__pycache__"),
-    )
-    (root / "autograder").mkdir()
-    for name in ("nbgrader_config.py", "header.ipynb"):
-        shutil.copy2(ROOT / "autograder" / name, root / "autograder" / name)
+    """A copy of the course in ``tmp`` with its own work folder; return (root, env).
+
+    With ``with_sources`` the solution notebooks are built too (for validating them).
+    """
+    root = pipeline.copy_course(tmp / "course")
     env = {"RNNCOURSE_WORK": str(tmp / "work")}
     if with_sources:
         for lesson_id in pipeline.lesson_ids(root):

@@ -9,34 +9,20 @@ import torch
 
 from rnncourse.checks import CheckFailed
 
-# What each lesson re-implements, as (owner, attribute) pairs patched to raise while the
-# student's function runs. The functional ops are patched too, so that a call through
-# torch._VF or torch.rnn_tanh is caught as well as a call of the module.
+
+def _targets(module: str, *ops: str) -> list[tuple[object, str]]:
+    """The module, its cell, and the fused ops behind them (also reachable via torch._VF)."""
+    layer, cell = getattr(torch.nn, module), getattr(torch.nn, f"{module}Cell")
+    fused = [(owner, name) for name in ops for owner in (torch, torch._VF)]
+    return [(layer, "forward"), (cell, "forward"), *fused]
+
+
+# What each lesson re-implements, patched to raise while the student's function runs. The
+# fused ops are patched too, so that a call through torch._VF is caught like the module's.
 FORBIDDEN = {
-    "rnn": [
-        (torch.nn.RNN, "forward"),
-        (torch.nn.RNNCell, "forward"),
-        (torch, "rnn_tanh"),
-        (torch, "rnn_tanh_cell"),
-        (torch._VF, "rnn_tanh"),
-        (torch._VF, "rnn_tanh_cell"),
-    ],
-    "lstm": [
-        (torch.nn.LSTM, "forward"),
-        (torch.nn.LSTMCell, "forward"),
-        (torch, "lstm"),
-        (torch, "lstm_cell"),
-        (torch._VF, "lstm"),
-        (torch._VF, "lstm_cell"),
-    ],
-    "gru": [
-        (torch.nn.GRU, "forward"),
-        (torch.nn.GRUCell, "forward"),
-        (torch, "gru"),
-        (torch, "gru_cell"),
-        (torch._VF, "gru"),
-        (torch._VF, "gru_cell"),
-    ],
+    "rnn": _targets("RNN", "rnn_tanh", "rnn_tanh_cell", "rnn_relu", "rnn_relu_cell"),
+    "lstm": _targets("LSTM", "lstm", "lstm_cell"),
+    "gru": _targets("GRU", "gru", "gru_cell"),
 }
 
 

@@ -140,6 +140,25 @@ def release_problems(lesson_dir: Path) -> list[str]:
     return problems
 
 
+def copy_course(dest: Path, root: Path = ROOT, with_lessons: bool = True) -> Path:
+    """Copy what nbgrader needs (sources, config, header, released lessons) to ``dest``.
+
+    The copy is a course of its own: its nbgrader_config.py resolves paths from its own
+    location, so pipeline calls with ``root=dest`` never touch the original.
+    """
+    skip = shutil.ignore_patterns("*.ipynb", "__pycache__")
+    shutil.copytree(root / "solutions", dest / "solutions", ignore=skip)
+    (dest / "autograder").mkdir(parents=True)
+    for name in ("nbgrader_config.py", "header.ipynb"):
+        shutil.copy2(root / "autograder" / name, dest / "autograder" / name)
+    if with_lessons:  # the lessons only; the helper package is imported from the install
+        skip = shutil.ignore_patterns("rnncourse", "__pycache__")
+        shutil.copytree(root / "lessons", dest / "lessons", ignore=skip)
+    else:
+        (dest / "lessons").mkdir()
+    return dest
+
+
 def _tree(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
 
@@ -155,16 +174,7 @@ def check_release(root: Path = ROOT) -> list[str]:
     for extra in sorted(set(released) - set(ids)):
         problems.append(f"lessons/{extra}: released lesson without a source in solutions/")
     with tempfile.TemporaryDirectory(prefix="rnncourse-release-") as tmp:
-        scratch = Path(tmp)
-        shutil.copytree(
-            root / "solutions",
-            scratch / "solutions",
-            ignore=shutil.ignore_patterns("*.ipynb", "__pycache__"),
-        )
-        (scratch / "autograder").mkdir()
-        for name in ("nbgrader_config.py", "header.ipynb"):
-            shutil.copy2(root / "autograder" / name, scratch / "autograder" / name)
-        (scratch / "lessons").mkdir()
+        scratch = copy_course(Path(tmp) / "course", root, with_lessons=False)
         release(ids, root=scratch, env={"RNNCOURSE_WORK": str(scratch / "work")})
         for lesson_id in ids:
             committed = root / "lessons" / lesson_id
