@@ -14,9 +14,13 @@ help: ## list the targets
 
 setup: $(STAMP) ## create .venv with the pinned packages (fast and idempotent)
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt autograder/jupyterhub/package-lock.json
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev,hub]"
+	@# JupyterHub's proxy (pinned in autograder/jupyterhub/package-lock.json) for the live hub tests
+	@if command -v npm >/dev/null; then \
+		npm ci --prefix autograder/jupyterhub --no-audit --no-fund --loglevel=error; \
+	else echo "npm not found: the live JupyterHub tests will be skipped"; fi
 	@touch $@
 
 lab: setup ## open JupyterLab on lessons/ with nbgrader's assignment list and formgrader
@@ -39,8 +43,8 @@ release: setup ## build lessons/ from solutions/ (jupytext -> nbgrader generate_
 check-release: setup ## fail if lessons/ differs from a fresh build of solutions/
 	$(BIN)/course check-release
 
-grade: setup ## autograde everything in autograder/work/submitted, write feedback and grades.csv
-	$(BIN)/course grade
+grade: setup ## grade the class in parallel: [FROM=folder|zip] [WORKERS=n] [LESSONS="01_rnn_forward"]
+	$(BIN)/course grade $(if $(FROM),--from "$(FROM)") $(if $(WORKERS),--workers $(WORKERS)) $(LESSONS)
 
 bench: setup ## run the benchmarks; results are appended to bench/results/*.jsonl
 	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

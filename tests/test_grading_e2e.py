@@ -1,4 +1,7 @@
-"""End to end with nbgrader: release, submissions from four students, autograde, feedback, CSV."""
+"""End to end with nbgrader: release, submissions from five students, autograde, feedback, CSVs.
+
+The full lesson 01 (training included); the batch, limits and tamper tests use a shorter copy.
+"""
 
 import csv
 
@@ -23,11 +26,18 @@ def graded(tmp_path_factory):
         "    import warnings\n    warnings.warn('this cell is slow', UserWarning)\n"
         "    ### BEGIN SOLUTION",
     )
+    # eve does not train: she patches the check that the training test calls
+    no_training = (
+        "import rnncourse.checks.rnn as _checks\n"
+        "_checks.next_symbol_scores = lambda *args, **kwargs: (0.0, 1.0)\n\n\n"
+        "def train_step(model, optimizer, X, Y, mask):\n    return 0.0\n"
+    )
     students = {
         "ada": reference,
         "bob": {},  # hands in the stub
         "cyd": {**reference, "rnn_num_params": buggy_count},
         "dee": {**reference, "rnn_cell_forward": warns},
+        "eve": {**reference, "train_step": no_training},
     }
     submitted = pipeline.work_dir(root, env) / "submitted"
     for student, answers in students.items():
@@ -51,6 +61,19 @@ def test_one_bug_costs_exactly_its_test(graded):
 def test_a_warning_on_stderr_does_not_zero_a_correct_answer(graded):
     _, _, results, _ = graded
     assert results[("dee", LESSON)] == (12, 12)
+
+
+def test_a_test_passed_by_patching_its_check_loses_its_points_to_the_integrity_pass(graded):
+    root, env, results, _ = graded
+    assert results[("eve", LESSON)] == (10, 12)  # test_train_step_learns_pattern is worth 2
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{pipeline.work_dir(root, env) / 'gradebook.db'}") as gb:
+        notebook = gb.find_submission_notebook(LESSON, LESSON, "eve")
+        grade = gb.find_grade("test_train_step_learns_pattern", LESSON, LESSON, "eve")
+        comment = gb.find_comment("train_step", LESSON, LESSON, "eve")
+        assert notebook.flagged and grade.auto_score == 2 and grade.manual_score == 0
+        assert comment.manual_comment.startswith("Integrity check failed: 40 steps of your")
 
 
 def test_feedback_html_and_grades_csv_are_written(graded):

@@ -4,7 +4,11 @@ course release [ID ...]     build lessons/ from solutions/
 course check-release        fail if lessons/ differs from a fresh build
 course validate [--invert] NOTEBOOK ...
 course lab [JUPYTER ARGS]   JupyterLab on the course with nbgrader's extensions
-course grade [ID ...]       autograde submissions, write feedback and grades.csv
+course grade [ID ...] [--from FOLDER|ZIP] [--workers N] [--student S ...] [limits]
+                            import, autograde in parallel, feedback, grades CSVs, summary
+course bundle [ID ...] [--out PATH] [--zip]
+                            the student bundle (lessons + helpers, no answers) for courses
+                            without an nbgrader exchange
 """
 
 import argparse
@@ -47,13 +51,42 @@ def _lab(args) -> int:
         argv.append(f"--LabApp.default_url=/lab/tree/lessons/{first}/{first}.ipynb")
     if os.geteuid() == 0:  # containers and lab servers often run as root; Jupyter refuses then
         argv.append("--allow-root")
-    os.execve(sys.executable, argv + args.jupyter_args, pipeline.tool_env())
+    # The assignment list (the student view) reads nbgrader_config.py from Jupyter's config
+    # path and the server's root, not from the working directory: add autograder/ to the path.
+    env = pipeline.tool_env()
+    config_path = [str(pipeline.ROOT / "autograder"), env.get("JUPYTER_CONFIG_PATH", "")]
+    env["JUPYTER_CONFIG_PATH"] = os.pathsep.join(p for p in config_path if p)
+    os.execve(sys.executable, argv + args.jupyter_args, env)
 
 
 def _grade(args) -> int:
     from rnncourse_grader import grading
 
-    return grading.grade_all(args.ids or None)
+    limits = {
+        "cell_timeout": args.cell_timeout,
+        "notebook_timeout": args.notebook_timeout,
+        "memory_mb": args.memory_mb,
+        "max_output_bytes": args.max_output_bytes,
+    }
+    return grading.grade_all(
+        args.ids or None,
+        source=args.source,
+        students=args.student,
+        workers=args.workers,
+        limit_overrides=limits,
+    )
+
+
+def _bundle(args) -> int:
+    from rnncourse_grader import bundle
+
+    try:
+        path = bundle.build(args.out, args.ids or None, as_zip=args.zip)
+    except (ValueError, FileExistsError, FileNotFoundError) as err:
+        print(err, file=sys.stderr)
+        return 1
+    print(f"student bundle: {path}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,9 +103,21 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_validate)
     p = sub.add_parser("lab", help="open JupyterLab on the course (other options go to Jupyter)")
     p.set_defaults(func=_lab)
-    p = sub.add_parser("grade", help="autograde submissions, feedback, grades.csv")
-    p.add_argument("ids", nargs="*")
+    p = sub.add_parser("grade", help="import and autograde submissions, feedback, CSVs")
+    p.add_argument("ids", nargs="*", help="lessons to grade (default: all with submissions)")
+    p.add_argument("--from", dest="source", help="import a folder or zip of submissions first")
+    p.add_argument("--workers", type=int, help="parallel workers (default: number of cores)")
+    p.add_argument("--student", action="append", help="grade only this student (repeatable)")
+    p.add_argument("--cell-timeout", type=int, help="seconds per cell (lesson default)")
+    p.add_argument("--notebook-timeout", type=int, help="seconds per notebook")
+    p.add_argument("--memory-mb", type=int, help="kernel memory cap in MiB")
+    p.add_argument("--max-output-bytes", type=int, help="stored output cap per notebook")
     p.set_defaults(func=_grade)
+    p = sub.add_parser("bundle", help="student bundle for courses without an exchange")
+    p.add_argument("ids", nargs="*", help="lessons to include (default: every released one)")
+    p.add_argument("--out", help="folder, or zip file with --zip (default: build/...)")
+    p.add_argument("--zip", action="store_true", help="write a zip file instead of a folder")
+    p.set_defaults(func=_bundle)
     args, extra = parser.parse_known_args(argv)
     if extra and args.func is not _lab:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")

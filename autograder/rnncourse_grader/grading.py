@@ -1,13 +1,17 @@
-"""Autograde submitted notebooks with nbgrader, write feedback, export grades, summarise.
+"""Grade a class: import submissions, autograde in parallel, feedback, CSVs, a summary.
 
-Submissions sit in ``<work>/submitted/<student>/<lesson>/<lesson>.ipynb`` (nbgrader's layout).
+Submissions sit in ``<work>/submitted/<student>/<lesson>/<lesson>.ipynb`` (nbgrader's layout);
+``importing`` puts a folder or a zip of any common layout there. ``batch`` does the grading
+(parallel workers, limits, the integrity pass); this module is the API the CLI and tests use.
 """
 
+import shutil
+import tempfile
 from pathlib import Path
 
 from nbgrader.api import Gradebook
 
-from rnncourse_grader import pipeline
+from rnncourse_grader import batch, importing, pipeline
 
 
 def submitted(root: Path = pipeline.ROOT, env: dict | None = None) -> dict[str, list[str]]:
@@ -31,24 +35,65 @@ def scores(root: Path = pipeline.ROOT, env: dict | None = None) -> dict[tuple[st
     return result
 
 
-def grade(ids: list[str] | None = None, root: Path = pipeline.ROOT, env: dict | None = None):
-    """Autograde and write feedback for every submission of the given lessons; export a CSV."""
-    by_lesson = submitted(root, env)
-    for lesson_id in ids or sorted(by_lesson):
-        pipeline.nbgrader("autograde", lesson_id, "--force", root=root, env=env)
-        pipeline.nbgrader("generate_feedback", lesson_id, "--force", root=root, env=env)
-    csv = pipeline.work_dir(root, env) / "grades.csv"
-    pipeline.nbgrader("export", "--to", str(csv), root=root, env=env)
-    return scores(root, env), csv
+def import_submissions(source: Path, root: Path = pipeline.ROOT, env: dict | None = None):
+    """Place a folder or zip of submissions into ``<work>/submitted``; return the report."""
+    scratch = Path(tempfile.mkdtemp(prefix="rnncourse-import-"))
+    try:
+        found = importing.scan(Path(source), pipeline.lesson_ids(root), scratch=scratch)
+        importing.install(found, pipeline.work_dir(root, env))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return found
 
 
-def grade_all(ids: list[str] | None = None) -> int:
-    """The ``course grade`` command: grade, then print one line per submission."""
+def grade(
+    ids: list[str] | None = None,
+    root: Path = pipeline.ROOT,
+    env: dict | None = None,
+    **options,
+):
+    """Autograde every submission of the given lessons; return (scores, nbgrader's grades.csv).
+
+    ``options`` go to ``batch.grade_class`` (workers, students, limit_overrides, salt, ...).
+    """
+    options.setdefault("progress", False)
+    run = batch.grade_class(root=root, env=env, lessons=ids or None, **options)
+    return scores(root, env), run.csv
+
+
+def grade_all(
+    ids: list[str] | None = None,
+    source: Path | None = None,
+    students: list[str] | None = None,
+    workers: int | None = None,
+    limit_overrides: dict | None = None,
+) -> int:
+    """The ``course grade`` command: import (optional), grade, print the summary table."""
+    if source is not None:
+        found = import_submissions(source)
+        print("\n".join(found.lines()))
     if not submitted():
         print(f"No submissions in {pipeline.work_dir() / 'submitted'}/<student>/<lesson>/.")
         return 1
-    results, csv = grade(ids)
-    for (student, lesson), (score, max_score) in sorted(results.items()):
-        print(f"{student:20s} {lesson:24s} {score:6.1f} / {max_score:.1f}")
-    print(f"grades: {csv}\nfeedback: {pipeline.work_dir() / 'feedback'}")
-    return 0
+    run = batch.grade_class(
+        lessons=ids or None,
+        students=students or None,
+        workers=workers,
+        limit_overrides=limit_overrides,
+    )
+    print(run.summary)
+    for r in run.results:
+        score, max_score = _total(r)
+        print(f"{r['student']:20s} {r['lesson']:24s} {score:6.1f} / {max_score:.1f}  {r['status']}")
+    work = pipeline.work_dir()
+    print(
+        f"\n{len(run.results)} notebook(s) in {run.seconds:.0f} s with {run.workers} worker(s)\n"
+        f"grades: {run.csv}, {run.by_notebook.name}, {run.by_cell.name}\n"
+        f"feedback: {work / 'feedback'}"
+    )
+    return 1 if run.tampered else 0
+
+
+def _total(result: dict) -> tuple[float, float]:
+    final = result.get("final", [])
+    return sum(g["score"] for g in final), sum(g["max_score"] for g in final)

@@ -1,0 +1,350 @@
+"""The integrity pass (DESIGN.md §10): check graded functions outside the student's kernel.
+
+Everything a test cell does runs in the student's kernel, after the student's code, which can
+patch torch, numpy, builtins, the check modules or ``sys.modules``. So after autograde, for
+every graded function whose test passed in the kernel, the grader:
+
+1. runs the lesson's locked setup cell and the student's answer cells (plus the imports,
+   functions and classes of cells the student added) in a fresh, sandboxed interpreter
+   (``integrity_runner``: memory and CPU limits, a private home, the course's answers and
+   the gradebooks hidden, an unprivileged user where possible);
+2. feeds each function inputs generated here, from a seed the student cannot know, and reads
+   back plain arrays (JSON with base64 data; no pickle);
+3. computes the expected values here, with PyTorch's modules, in this process, which never ran
+   student code, and compares.
+
+A function that passed in the kernel but fails here loses the points of its tests: the worker
+sets a manual score of 0 in the gradebook (nbgrader's override), comments on the answer cell,
+flags the submission, and the report lists it. The checks are the same properties as the
+notebook's tests (no stricter), so an honest solution never loses points here.
+
+Lessons register their probes in ``REGISTRY``: a module with ``INTEGRITY = LessonIntegrity(...)``
+whose recipes run in the student's process and whose ``cases``/``expected``/``compare`` run in
+the grader (see ``integrity_rnn_forward`` for lesson 01).
+"""
+
+import base64
+import dataclasses
+import hashlib
+import importlib
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+# lesson id -> module with INTEGRITY (add a line when a lesson gets its probes)
+REGISTRY = {
+    "01_rnn_forward": "rnncourse_grader.integrity_rnn_forward",
+}
+MAX_REPLY_BYTES = 50_000_000
+
+
+@dataclasses.dataclass(frozen=True)
+class Probe:
+    """How to check one graded function outside the kernel."""
+
+    function: str  # the answer cell's function (and grade id)
+    tests: tuple[str, ...]  # grade ids of the test cells whose points depend on it
+    recipe: str  # function of the lesson module, run in the student's process
+    cases: Callable[[np.random.Generator], list[dict]]  # grader: inputs (numpy arrays, ints)
+    expected: Callable[[dict], Any]  # grader: the reference result for one case
+    compare: Callable[[Any, Any, dict], str | None]  # grader: None when equal, else why not
+    forbid: str | None = None  # "rnn", "lstm", "gru": built-in modules the function may not call
+
+
+@dataclasses.dataclass(frozen=True)
+class LessonIntegrity:
+    module: str
+    probes: tuple[Probe, ...]
+
+
+@dataclasses.dataclass
+class Verdict:
+    function: str
+    tests: tuple[str, ...]
+    status: str  # "pass", "fail" or "not checked"
+    message: str = ""
+
+
+@dataclasses.dataclass
+class Report:
+    verdicts: list[Verdict]
+    seconds: float = 0.0
+    cell_errors: list[dict] = dataclasses.field(default_factory=list)
+    problem: str = ""  # the run itself went wrong (crash, timeout, garbled reply)
+
+    @property
+    def failed(self) -> list[Verdict]:
+        return [v for v in self.verdicts if v.status == "fail"]
+
+
+def lesson_spec(lesson_id: str) -> LessonIntegrity | None:
+    name = REGISTRY.get(lesson_id)
+    return importlib.import_module(name).INTEGRITY if name else None
+
+
+def seed_for(salt: str, student: str, lesson_id: str) -> int:
+    digest = hashlib.sha256(f"{salt}\0{student}\0{lesson_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "little")
+
+
+# ----------------------------------------------------------------------------- encoding
+def encode(value):
+    """Inputs for the runner: numpy arrays become base64 with dtype and shape."""
+    if isinstance(value, np.ndarray):
+        array = np.ascontiguousarray(value)
+        return {
+            "__array__": base64.b64encode(array.tobytes()).decode(),
+            "dtype": str(array.dtype),
+            "shape": list(array.shape),
+        }
+    if isinstance(value, dict):
+        return {k: encode(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [encode(v) for v in value]
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    return value
+
+
+class Opaque:
+    """A value the student's function returned that is not plain data (shown by type name)."""
+
+    def __init__(self, what: str):
+        self.what = what
+
+    def __repr__(self):
+        return self.what
+
+
+def decode_reply(value):
+    """The runner's plain JSON back into torch tensors, numbers, lists and dicts."""
+    import torch
+
+    if isinstance(value, dict):
+        if "__array__" in value:
+            dtype = value.get("dtype")
+            if dtype not in {"float64", "float32", "int64", "bool"}:
+                return Opaque(f"an array of {dtype}")
+            raw = base64.b64decode(value["__array__"])
+            shape = [int(n) for n in value["shape"]]
+            if int(np.prod(shape)) * np.dtype(dtype).itemsize != len(raw):
+                return Opaque("a garbled array")
+            return torch.from_numpy(np.frombuffer(raw, dtype=dtype).reshape(shape).copy())
+        if "__seq__" in value:
+            items = [decode_reply(v) for v in value["__seq__"]]
+            return tuple(items) if value.get("kind") == "tuple" else items
+        if "__dict__" in value:
+            return {k: decode_reply(v) for k, v in value["__dict__"].items()}
+        if "__type__" in value:
+            return Opaque(f"a {value['__type__']}")
+        return Opaque("an unexpected object")
+    return value
+
+
+# ----------------------------------------------------------------------------- comparing
+def describe(value) -> str:
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return f"a {str(value.dtype).removeprefix('torch.')} tensor of shape {tuple(value.shape)}"
+    if isinstance(value, Opaque):
+        return repr(value)
+    return f"{type(value).__name__} {value!r}"[:80]
+
+
+def compare_tensor(name: str, got, want, *, exact_dtype: bool = True) -> str | None:
+    """None when ``got`` is a tensor like ``want`` (shape, dtype, values within tolerance)."""
+    import torch
+
+    if not isinstance(got, torch.Tensor):
+        return f"{name} is {describe(got)}; expected a tensor of shape {tuple(want.shape)}"
+    if tuple(got.shape) != tuple(want.shape):
+        return f"{name} has shape {tuple(got.shape)}; expected {tuple(want.shape)}"
+    if exact_dtype and got.dtype != want.dtype:
+        return f"{name} has dtype {got.dtype}; expected {want.dtype}"
+    if want.dtype == torch.bool or not want.is_floating_point():
+        ok = torch.equal(got.to(want.dtype), want)
+    else:
+        tol = 1e-10 if want.dtype == torch.float64 else 1e-5
+        ok = bool(torch.isclose(got.to(want.dtype), want, rtol=tol, atol=tol).all())
+    if ok:
+        return None
+    if want.is_floating_point():
+        diff = (got.to(torch.float64) - want.to(torch.float64)).abs().nan_to_num(float("inf"))
+        return f"{name}: largest difference {diff.max().item():.3g} from the reference"
+    return f"{name} differs from the reference"
+
+
+# ----------------------------------------------------------------------------- the pass
+def cells_to_run(nb, template) -> list[dict]:
+    """The lesson's locked non-test code cells, the answer cells, and the student's own cells.
+
+    Template cells the student did not write (try-it cells, training loops, plots) are left
+    out: they are slow, and a graded function must not depend on them.
+    """
+    template_sources = {
+        c.source for c in template.cells if c.cell_type == "code" and "nbgrader" not in c.metadata
+    }
+    cells = []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        meta = cell.metadata.get("nbgrader", {})
+        name = meta.get("grade_id") or f"cell {i}"
+        if meta.get("grade"):  # test cells do not run (their logic is what we do not trust):
+            cells.append({"kind": "test", "name": name, "source": ""})  # probes go here
+            continue
+        if meta.get("solution"):
+            cells.append({"kind": "answer", "name": name, "source": cell.source})
+        elif meta.get("locked"):
+            cells.append({"kind": "setup", "name": name, "source": cell.source})
+        elif cell.source not in template_sources:
+            cells.append({"kind": "added", "name": name, "source": cell.source})
+    return cells
+
+
+def _read_limited(proc, data: bytes, timeout: float) -> tuple[bytes, str]:
+    """Send ``data`` to the process, read its stdout up to a cap and a deadline."""
+    deadline = time.monotonic() + timeout
+    try:
+        proc.stdin.write(data)
+        proc.stdin.close()
+    except BrokenPipeError:
+        pass
+    chunks, size = [], 0
+    fd = proc.stdout.fileno()
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return b"".join(chunks), f"it ran past its {timeout:.0f} s time limit"
+        ready, _, _ = select.select([fd], [], [], min(left, 1.0))
+        if not ready:
+            continue
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            return b"".join(chunks), ""
+        size += len(chunk)
+        if size > MAX_REPLY_BYTES:
+            return b"", "its reply was over the size limit"
+        chunks.append(chunk)
+
+
+def run_pass(
+    lesson_id: str,
+    nb,
+    template,
+    passed_tests: set[str],
+    *,
+    seed: int,
+    policy: dict,
+    timeout: float = 120,
+) -> Report | None:
+    """Check every function whose tests passed in the kernel; None if the lesson has no probes."""
+    spec = lesson_spec(lesson_id)
+    if spec is None:
+        return None
+    start = time.monotonic()
+    present = {c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells}
+    verdicts, probes, cases = [], [], {}
+    rng = np.random.default_rng(seed)
+    for probe in spec.probes:
+        tests = tuple(t for t in probe.tests if t in present)
+        if not tests:
+            continue
+        if not set(tests) & passed_tests:
+            verdicts.append(Verdict(probe.function, tests, "not checked", "its tests failed"))
+            continue
+        cases[probe.function] = probe.cases(rng)
+        probes.append(probe)
+        verdicts.append(Verdict(probe.function, tests, "pass"))
+    report = Report(verdicts)
+    if not probes:
+        return report
+    request = {
+        "module": spec.module,
+        "cells": cells_to_run(nb, template),
+        "probes": [
+            {
+                "function": p.function,
+                "tests": list(p.tests),
+                "recipe": p.recipe,
+                "forbid": p.forbid,
+                "cases": [encode(c) for c in cases[p.function]],
+            }
+            for p in probes
+        ],
+    }
+    messages, problem = _spawn(request, policy, timeout)
+    report.problem = problem
+    results = {}
+    for message in messages:
+        if "cell_error" in message:
+            report.cell_errors.append(message["cell_error"])
+        elif "function" in message and message["function"] not in results:
+            results[message["function"]] = message.get("outcomes", [])
+    report.cell_errors = report.cell_errors[:20]
+    by_function = {v.function: v for v in verdicts}
+    for probe in probes:
+        verdict = by_function[probe.function]
+        outcomes = results.get(probe.function)
+        if outcomes is None or len(outcomes) != len(cases[probe.function]):
+            verdict.status = "fail"
+            verdict.message = f"could not be checked: the run {problem or 'gave no answer'}"
+            continue
+        for case, outcome in zip(cases[probe.function], outcomes, strict=True):
+            if "error" in outcome:
+                why = str(outcome["error"])
+            else:
+                got = decode_reply(outcome.get("value"))
+                why = probe.compare(got, probe.expected(case), case)
+            if why:
+                verdict.status, verdict.message = "fail", why
+                break
+    report.seconds = time.monotonic() - start
+    return report
+
+
+def _spawn(request: dict, policy: dict, timeout: float) -> tuple[list[dict], str]:
+    """Run the student's side; return the messages it sent and what went wrong, if anything."""
+    cmd = [sys.executable, "-m", "rnncourse_grader.sandbox", "--"]
+    cmd += [sys.executable, "-I", "-m", "rnncourse_grader.integrity_runner"]
+    env = {**os.environ, "RNNCOURSE_SANDBOX": json.dumps(policy)}
+    proc = subprocess.Popen(
+        cmd,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        raw, problem = _read_limited(proc, json.dumps(request).encode(), timeout)
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        proc.wait()
+    messages = []
+    for line in raw.split(b"\n"):
+        try:
+            message = json.loads(line.decode())
+        except (ValueError, UnicodeDecodeError):
+            continue
+        if isinstance(message, dict):
+            messages.append(message)
+    if not problem and not any(m.get("done") for m in messages):
+        code = proc.returncode
+        how = f"exit status {code}" if code is not None and code >= 0 else f"signal {-code}"
+        problem = f"ended early ({how})"
+    return messages, problem

@@ -1,0 +1,317 @@
+"""Integrity probes for lesson 01 (vanilla RNN): the same properties as its tests, checked outside.
+
+Recipes (``call``, ``params_then_forward``, ``loss_and_grad``, ``train_tiny``) run in the
+student's sandboxed process; ``*_cases``, ``*_expected`` and ``*_compare`` run in the grader,
+where the reference is PyTorch's own modules.
+"""
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rnncourse.checks.rnn import (
+    reference_rnn_cell,
+    reference_rnn_forward,
+    reference_sequence_loss,
+)
+from rnncourse_grader.integrity import LessonIntegrity, Probe, compare_tensor, describe
+
+
+def _t(array):
+    return torch.from_numpy(np.asarray(array).copy())
+
+
+# ----------------------------------------------------------------------------- student side
+def call(ns, function, case):
+    return ns[function](*case["args"])
+
+
+def params_then_forward(ns, function, case):
+    """Parameters read from an nn.RNN by the student, run through the student's rnn_forward."""
+    D, H = case["D"], case["H"]
+    rnn = nn.RNN(D, H, batch_first=True).double()
+    with torch.no_grad():
+        for name in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"):
+            getattr(rnn, name).copy_(case[name])
+    params = ns[function](rnn)
+    H_all, _ = ns["rnn_forward"](case["X"], None, params["W_xh"], params["W_hh"], params["b_h"])
+    return H_all
+
+
+def loss_and_grad(ns, function, case):
+    logits = case["logits"].requires_grad_(True)
+    loss = ns[function](logits, case["targets"], case["mask"])
+    (grad,) = torch.autograd.grad(loss, logits)
+    return [loss, grad]
+
+
+class TinyNextSymbol(nn.Module):
+    """A one-layer next-symbol model: one-hot(x_t) W + b, at every step (B, T) -> (B, T, V)."""
+
+    def __init__(self, W, b):
+        super().__init__()
+        self.W = nn.Parameter(W.clone())
+        self.b = nn.Parameter(b.clone())
+
+    def forward(self, X):
+        return F.one_hot(X, self.W.shape[0]).to(self.W.dtype) @ self.W + self.b  # (B, T, V)
+
+
+def train_tiny(ns, function, case):
+    """Train a tiny model with the student's train_step; return its parameters after training.
+
+    The notebook's own loss is swapped for the public reference, so that this checks the
+    training step and not (again) the student's sequence_loss.
+    """
+    ns["sequence_loss"] = reference_sequence_loss
+    model = TinyNextSymbol(case["W"], case["b"])
+    optimizer = torch.optim.Adam(model.parameters(), lr=case["lr"])
+    for batch in case["batches"]:
+        ns[function](model, optimizer, batch["X"], batch["Y"], batch["mask"])
+    return [model.W.detach(), model.b.detach()]
+
+
+# ----------------------------------------------------------------------------- grader side
+def _sizes(rng, n):
+    return [int(v) for v in rng.integers(1, 8, size=n)]
+
+
+def _dtype(rng):
+    return np.float32 if rng.random() < 0.25 else np.float64
+
+
+def cell_cases(rng):
+    cases = []
+    for _ in range(3):
+        B, D, H = _sizes(rng, 3)
+        dt = _dtype(rng)
+        args = [
+            rng.standard_normal((B, D)),
+            np.tanh(rng.standard_normal((B, H))),
+            rng.standard_normal((D, H)) * 0.6,
+            rng.standard_normal((H, H)) * 0.4,
+            rng.standard_normal(H) * 0.5,
+        ]
+        cases.append({"args": [a.astype(dt) for a in args]})
+    return cases
+
+
+def cell_expected(case):
+    return reference_rnn_cell(*[_t(a) for a in case["args"]])
+
+
+def cell_compare(got, want, case):
+    return compare_tensor("h_t", got, want)
+
+
+def forward_cases(rng):
+    cases = []
+    for i in range(3):
+        B, T, D, H = _sizes(rng, 4)
+        T = 1 if i == 0 else T
+        dt = _dtype(rng)
+        h0 = None if i == 1 else np.tanh(rng.standard_normal((B, H))).astype(dt)
+        args = [
+            rng.standard_normal((B, T, D)).astype(dt),
+            h0,
+            (rng.standard_normal((D, H)) * 0.6).astype(dt),
+            (rng.standard_normal((H, H)) * 0.4).astype(dt),
+            (rng.standard_normal(H) * 0.5).astype(dt),
+        ]
+        cases.append({"args": args})
+    return cases
+
+
+def forward_expected(case):
+    X, h0, *params = (None if a is None else _t(a) for a in case["args"])
+    return reference_rnn_forward(X, h0, *params)
+
+
+def forward_compare(got, want, case):
+    if not isinstance(got, tuple | list) or len(got) != 2:
+        return f"rnn_forward returned {describe(got)}; expected a pair (H_all, h_T)"
+    return compare_tensor("H_all", got[0], want[0]) or compare_tensor("h_T", got[1], want[1])
+
+
+def params_cases(rng):
+    cases = []
+    for _ in range(2):
+        D, H = _sizes(rng, 2)
+        case = {"D": D, "H": H, "X": rng.standard_normal((2, 4, D))}
+        shapes = {
+            "weight_ih_l0": (H, D),
+            "weight_hh_l0": (H, H),
+            "bias_ih_l0": (H,),
+            "bias_hh_l0": (H,),
+        }
+        case.update({k: rng.uniform(-0.8, 0.8, size=s) for k, s in shapes.items()})
+        cases.append(case)
+    return cases
+
+
+def params_expected(case):
+    rnn = nn.RNN(case["D"], case["H"], batch_first=True).double()
+    with torch.no_grad():
+        for name in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"):
+            getattr(rnn, name).copy_(_t(case[name]))
+        out, _ = rnn(_t(case["X"]))
+    return out
+
+
+def params_compare(got, want, case):
+    return compare_tensor("rnn_forward's output with your parameters", got, want)
+
+
+def count_cases(rng):
+    return [{"args": [int(v) for v in rng.integers(1, 300, size=3)]} for _ in range(3)]
+
+
+def count_expected(case):
+    D, H, O = case["args"]
+    return sum(p.numel() for m in (nn.RNN(D, H), nn.Linear(H, O)) for p in m.parameters())
+
+
+def count_compare(got, want, case):
+    if type(got) is not int:
+        return f"rnn_num_params returned {describe(got)}; expected an int"
+    return None if got == want else f"rnn_num_params{tuple(case['args'])} = {got}; expected {want}"
+
+
+def loss_cases(rng):
+    cases = []
+    for _ in range(2):
+        B, T, V = _sizes(rng, 3)
+        V += 1
+        lengths = rng.integers(1, T + 1, size=B)
+        mask = np.arange(T)[None, :] < lengths[:, None]
+        dt = _dtype(rng)
+        cases.append(
+            {
+                "logits": (rng.standard_normal((B, T, V)) * 2).astype(dt),
+                "targets": rng.integers(0, V, size=(B, T)).astype(np.int64),
+                "mask": mask,
+            }
+        )
+    return cases
+
+
+def loss_expected(case):
+    logits = _t(case["logits"]).requires_grad_(True)
+    loss = reference_sequence_loss(logits, _t(case["targets"]), _t(case["mask"]))
+    (grad,) = torch.autograd.grad(loss, logits)
+    return loss.detach(), grad
+
+
+def loss_compare(got, want, case):
+    if not isinstance(got, list) or len(got) != 2:
+        return f"sequence_loss gave {describe(got)}"
+    return compare_tensor("loss", got[0], want[0]) or compare_tensor(
+        "the gradient of the loss", got[1], want[1]
+    )
+
+
+TINY_VOCAB = 5
+
+
+def train_cases(rng):
+    V, B, T = TINY_VOCAB, 8, 6
+
+    def batch():
+        X = rng.integers(0, V, size=(B, T)).astype(np.int64)
+        mask = np.ones((B, T), dtype=bool)
+        mask[:, 0] = rng.random(B) < 0.5  # some padding
+        return {"X": X, "Y": (X + 1) % V, "mask": mask}
+
+    case = {
+        "W": rng.standard_normal((V, V)) * 0.1,
+        "b": np.zeros(V),
+        "lr": 0.1,
+        "batches": [batch() for _ in range(40)],
+        "held_out": batch(),
+    }
+    return [case]
+
+
+def train_expected(case):
+    """The loss a trained model must get under (the untrained model's is about log V)."""
+    return 0.25 * math.log(TINY_VOCAB)
+
+
+def train_compare(got, want, case):
+    if not isinstance(got, list) or len(got) != 2:
+        return f"training returned {describe(got)}"
+    W, b = got
+    if not isinstance(W, torch.Tensor) or tuple(W.shape) != case["W"].shape:
+        return "the model's parameters came back malformed"
+    before = TinyNextSymbol(_t(case["W"]), _t(case["b"]))
+    after = TinyNextSymbol(W.to(torch.float64), b.to(torch.float64))
+    held = {k: _t(v) for k, v in case["held_out"].items()}
+    with torch.no_grad():
+        start = reference_sequence_loss(before(held["X"]), held["Y"], held["mask"]).item()
+        end = reference_sequence_loss(after(held["X"]), held["Y"], held["mask"]).item()
+    if not end < want:
+        return (
+            f"40 steps of your train_step on a small model left its loss at {end:.3f} "
+            f"(from {start:.3f}; a working step gets it under {want:.3f})"
+        )
+    return None
+
+
+INTEGRITY = LessonIntegrity(
+    module=__name__,
+    probes=(
+        Probe(
+            "rnn_cell_forward",
+            ("test_rnn_cell_forward_matches_torch",),
+            "call",
+            cell_cases,
+            cell_expected,
+            cell_compare,
+            forbid="rnn",
+        ),
+        Probe(
+            "rnn_forward",
+            ("test_rnn_forward_matches_torch",),
+            "call",
+            forward_cases,
+            forward_expected,
+            forward_compare,
+            forbid="rnn",
+        ),
+        Probe(
+            "rnn_params_from_torch",
+            ("test_rnn_params_from_torch_reproduces_outputs",),
+            "params_then_forward",
+            params_cases,
+            params_expected,
+            params_compare,
+        ),
+        Probe(
+            "rnn_num_params",
+            ("test_rnn_num_params_matches_torch",),
+            "call",
+            count_cases,
+            count_expected,
+            count_compare,
+        ),
+        Probe(
+            "sequence_loss",
+            ("test_sequence_loss_masks_padding",),
+            "loss_and_grad",
+            loss_cases,
+            loss_expected,
+            loss_compare,
+        ),
+        Probe(
+            "train_step",
+            ("test_train_step_learns_pattern",),
+            "train_tiny",
+            train_cases,
+            train_expected,
+            train_compare,
+        ),
+    ),
+)
