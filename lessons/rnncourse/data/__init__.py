@@ -1,0 +1,40 @@
+"""Datasets for the lessons: one registry (URL + sha256), a download-once cache, fast reloads.
+
+``load_imdb()`` returns the IMDB reviews (lesson 05). Environment variables:
+
+- ``RNNCOURSE_DATA_DIR``: the cache folder (default ``datasets/cache/`` in the repository).
+- ``RNNCOURSE_IMDB_ARCHIVE``: a local copy of the IMDB archive that replaces the download.
+- ``RNNCOURSE_ALLOW_UNKNOWN_ARCHIVE=1``: accept an archive whose checksum is not a known one.
+
+See datasets/README.md for sources, sizes, checksums and licences.
+"""
+
+from rnncourse.data._files import (
+    ChecksumError,
+    CorruptArchiveError,
+    DatasetError,
+    LayoutError,
+    data_dir,
+)
+from rnncourse.data.checkpoint import CheckpointError, read_checkpoint
+from rnncourse.data.download import download
+from rnncourse.data.imdb import CLASS_NAMES, IMDB, IMDBSplit, load_imdb, train_valid_split
+from rnncourse.data.registry import DATASETS, Dataset
+
+__all__ = [
+    "CLASS_NAMES",
+    "DATASETS",
+    "CheckpointError",
+    "ChecksumError",
+    "CorruptArchiveError",
+    "Dataset",
+    "DatasetError",
+    "IMDB",
+    "IMDBSplit",
+    "LayoutError",
+    "data_dir",
+    "download",
+    "load_imdb",
+    "read_checkpoint",
+    "train_valid_split",
+]
