@@ -12,10 +12,16 @@ c = get_config()  # noqa: F821
 ROOT = Path(__file__).resolve().parent.parent
 # RNNCOURSE_WORK moves grading state elsewhere (tests and batch workers use private folders).
 WORK = Path(os.environ.get("RNNCOURSE_WORK", ROOT / "autograder" / "work")).resolve()
-WORK.mkdir(
-    parents=True, exist_ok=True
-)  # the gradebook's folder must exist before nbgrader opens it
-(WORK / "exchange").mkdir(exist_ok=True)
+# The gradebook's folder must exist before nbgrader opens it.
+WORK.mkdir(parents=True, exist_ok=True)
+# nbgrader's exchange (release_assignment, fetch, submit, collect, feedback): a folder that the
+# instructor and every student can write. RNNCOURSE_EXCHANGE points at a shared one on a lab
+# server or JupyterHub (e.g. /srv/nbgrader/exchange, mode 1777); by default it is private.
+EXCHANGE = Path(os.environ.get("RNNCOURSE_EXCHANGE", WORK / "exchange")).resolve()
+try:
+    EXCHANGE.mkdir(parents=True, exist_ok=True)
+except OSError:
+    pass  # a shared exchange the admin has not created yet: nbgrader says so when it is used
 
 c.CourseDirectory.course_id = "rnn-course"
 c.CourseDirectory.root = str(ROOT)
@@ -28,7 +34,14 @@ c.CourseDirectory.db_url = f"sqlite:///{WORK / 'gradebook.db'}"
 # generate_assignment copies every non-notebook file of solutions/<id>/ to students; the
 # jupytext sources (*.py) are the instructor's answers and must never be copied.
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.py"]
-c.Exchange.root = str(WORK / "exchange")
+c.Exchange.root = str(EXCHANGE)
+# Where the instructor's own assignment list (the student view in `make lab`) fetches lessons:
+# a gitignored folder, not the repository root. Students have their own config (see
+# autograder/jupyterhub/everyone/nbgrader_config.py) and fetch into their working folder.
+c.Exchange.assignment_dir = str(WORK / "student")
+(WORK / "student").mkdir(exist_ok=True)  # the assignment list changes into it before fetching
+# The instructor's commands act on every student, whatever a global config names.
+c.CourseDirectory.student_id = "*"
 
 # Every released notebook starts with the course header (name, how to submit).
 c.IncludeHeaderFooter.header = str(ROOT / "autograder" / "header.ipynb")

@@ -7,8 +7,8 @@ import numpy as np
 import torch
 
 
-def set_seed(seed: int, deterministic: bool = False) -> int:
-    """Seed Python, NumPy and PyTorch (CPU and all GPUs) and return the seed.
+def set_seed(seed: int, deterministic: bool = False) -> None:
+    """Seed Python, NumPy and PyTorch (CPU and all GPUs).
 
     Notebooks call this visibly in their setup cell; importing ``rnncourse`` never seeds.
     With ``deterministic=True`` PyTorch is also asked for deterministic kernels, which makes
@@ -21,4 +21,3 @@ def set_seed(seed: int, deterministic: bool = False) -> int:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True)
         torch.backends.cudnn.benchmark = False
-    return seed
