@@ -34,6 +34,10 @@ c.CourseDirectory.db_url = f"sqlite:///{WORK / 'gradebook.db'}"
 # generate_assignment copies every non-notebook file of solutions/<id>/ to students; the
 # jupytext sources (*.py) are the instructor's answers and must never be copied.
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.py"]
+# Lesson 05 grades the checkpoint a student hands in: the instructor's own (left beside the
+# solution by running it) must never be copied over the student's at autograde. (Not "*.pt" in
+# `ignore`: nbgrader applies that list to the student's files too, and would drop theirs.)
+c.Autograde.exclude_overwriting = {"05_imdb_sentiment": ["imdb_model.pt"]}
 c.Exchange.root = str(EXCHANGE)
 # Where the instructor's own assignment list (the student view in `make lab`) fetches lessons:
 # a gitignored folder, not the repository root. Students have their own config (see
@@ -46,8 +50,9 @@ c.CourseDirectory.student_id = "*"
 # Every released notebook starts with the course header (name, how to submit).
 c.IncludeHeaderFooter.header = str(ROOT / "autograder" / "header.ipynb")
 
-# Training cells need more than nbgrader's default 30 s per cell.
-c.Execute.timeout = 300
+# Training cells need more than nbgrader's default 30 s per cell: lesson 05's smoke training
+# took 259 s on two busy CPU cores. (`course grade` applies its own per-lesson limits.)
+c.Execute.timeout = 600
 # A harmless library warning on stderr must not zero a correct answer at autograde.
 c.IgnorePattern.enabled = True
 c.IgnorePattern.pattern = r"\b[A-Za-z]*Warning: "  # e.g. "UserWarning: ..." from warnings.warn

@@ -48,6 +48,9 @@ DEFAULT = Limits()
 # Sane defaults per lesson: its cells' real needs on two CPU cores, with a wide margin.
 LESSON_LIMITS = {
     "01_rnn_forward": Limits(cell_timeout=90, notebook_timeout=300, memory_mb=3072),
+    "04_gru": Limits(cell_timeout=300, notebook_timeout=900),  # three models on the adding task
+    # the smoke training cell took 259 s on two busy cores; the checkpoint test reads 2,500 reviews
+    "05_imdb_sentiment": Limits(cell_timeout=600, notebook_timeout=1500, memory_mb=6144),
 }
 
 
