@@ -117,3 +117,25 @@ def first_failing_probe(student, reference, probes, *, name: str, rtol: float, a
         ):
             return hint
     return ""
+
+
+def random_gated_params(num_gates, input_size, num_hiddens, *, hh_scale, dtype, device, seed):
+    """Random recurrent parameters in PyTorch's layout for ``num_gates`` stacked gate blocks.
+
+    weight_ih (G*H, D), weight_hh (G*H, H), bias_ih and bias_hh (G*H,): large enough that no
+    gate works in its linear range, so every term matters to the comparison.
+    """
+    G, D, H = num_gates, input_size, num_hiddens
+    g = torch.Generator().manual_seed(seed)
+    shapes = {
+        "weight_ih": ((G * H, D), 0.6),
+        "weight_hh": ((G * H, H), hh_scale),
+        "bias_ih": ((G * H,), 0.5),
+        "bias_hh": ((G * H,), 0.5),
+    }
+    return {
+        name: (torch.randn(*shape, generator=g, dtype=torch.float64) * scale).to(
+            dtype=dtype, device=device
+        )
+        for name, (shape, scale) in shapes.items()
+    }

@@ -24,6 +24,7 @@ from rnncourse.checks._core import (
     expect_tensor,
     first_failing_probe,
     matches,
+    random_gated_params,
     tolerances,
 )
 
@@ -36,20 +37,9 @@ CONVENTIONS = ("pytorch", "cho", "neither")
 # ----------------------------------------------------------------------------- references
 def random_gru_params(input_size, num_hiddens, *, dtype=torch.float64, device="cpu", seed=0):
     """Random GRU parameters in PyTorch's layout, large enough that no gate is linear."""
-    D, H = input_size, num_hiddens
-    g = torch.Generator().manual_seed(seed)
-    shapes = {
-        "weight_ih": ((3 * H, D), 0.6),
-        "weight_hh": ((3 * H, H), 0.5),
-        "bias_ih": ((3 * H,), 0.5),
-        "bias_hh": ((3 * H,), 0.5),
-    }
-    return {
-        name: (torch.randn(*shape, generator=g, dtype=torch.float64) * scale).to(
-            dtype=dtype, device=device
-        )
-        for name, (shape, scale) in shapes.items()
-    }
+    return random_gated_params(
+        3, input_size, num_hiddens, hh_scale=0.5, dtype=dtype, device=device, seed=seed
+    )
 
 
 def torch_gru_from_params(params) -> nn.GRU:

@@ -23,6 +23,7 @@ from rnncourse.checks._core import (
     expect_tensor,
     first_failing_probe,
     matches,
+    random_gated_params,
     tolerances,
 )
 
@@ -40,20 +41,9 @@ SATURATED = 40.0  # sigmoid(40) and tanh(40) round to exactly 1.0 in float32 and
 # ----------------------------------------------------------------------------- references
 def random_lstm_params(input_size, num_hiddens, *, dtype=torch.float64, device="cpu", seed=0):
     """Random LSTM parameters in PyTorch's layout, large enough that no gate is linear."""
-    D, H = input_size, num_hiddens
-    g = torch.Generator().manual_seed(seed)
-    shapes = {
-        "weight_ih": ((4 * H, D), 0.6),
-        "weight_hh": ((4 * H, H), 0.4),
-        "bias_ih": ((4 * H,), 0.5),
-        "bias_hh": ((4 * H,), 0.5),
-    }
-    return {
-        name: (torch.randn(*shape, generator=g, dtype=torch.float64) * scale).to(
-            dtype=dtype, device=device
-        )
-        for name, (shape, scale) in shapes.items()
-    }
+    return random_gated_params(
+        4, input_size, num_hiddens, hh_scale=0.4, dtype=dtype, device=device, seed=seed
+    )
 
 
 def torch_lstm_from_params(params, *, num_layers=1, bidirectional=False) -> nn.LSTM:
