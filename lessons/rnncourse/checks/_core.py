@@ -139,3 +139,9 @@ def random_gated_params(num_gates, input_size, num_hiddens, *, hh_scale, dtype, 
         )
         for name, (shape, scale) in shapes.items()
     }
+
+
+def randn(*shape, dtype, device, g: torch.Generator, scale: float = 1.0) -> torch.Tensor:
+    """Seeded normal samples drawn in float64, then cast: the same numbers in every dtype."""
+    x = torch.randn(*shape, generator=g, dtype=torch.float64) * scale
+    return x.to(dtype=dtype, device=device)

@@ -27,6 +27,9 @@ from rnncourse.checks._core import (
     matches,
     tolerances,
 )
+from rnncourse.checks._core import (
+    randn as _randn,
+)
 from rnncourse.checks.rnn import (
     random_rnn_params,
     reference_rnn_cell,
@@ -36,11 +39,6 @@ from rnncourse.checks.rnn import (
 from rnncourse.numerics import numerical_gradient_array, rel_error_norm
 
 MAX_NUMERICAL_ERROR = 1e-7  # centred differences in float64 agree to ~1e-9 when it is right
-
-
-def _randn(*shape, dtype, device, g, scale=1.0):
-    x = torch.randn(*shape, generator=g, dtype=torch.float64) * scale
-    return x.to(dtype=dtype, device=device)
 
 
 def _quietly(fn, *args, **kwargs):

@@ -27,6 +27,9 @@ from rnncourse.checks._core import (
     random_gated_params,
     tolerances,
 )
+from rnncourse.checks._core import (
+    randn as _randn,
+)
 
 PARAM_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 GATE_NAMES = ("r", "z", "n")
@@ -141,10 +144,6 @@ def cho_gru_cell(x_t, h_prev, params):
     wide["weight_ih"] = torch.cat([wide["weight_ih"], new_columns], dim=1)  # (3H, D + H)
     wide["weight_ih"][_rows(params, "n"), -H:] = torch.eye(H, dtype=dtype, device=device)
     return reference_gru_cell(x_wide, h_prev, wide)
-
-
-def _randn(*shape, dtype, device, g):
-    return torch.randn(*shape, generator=g, dtype=torch.float64).to(dtype=dtype, device=device)
 
 
 def _setup_step(B, D, H, dtype, device, seed):

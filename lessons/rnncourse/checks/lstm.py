@@ -26,6 +26,9 @@ from rnncourse.checks._core import (
     random_gated_params,
     tolerances,
 )
+from rnncourse.checks._core import (
+    randn as _randn,
+)
 
 PARAM_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 GATE_NAMES = ("i", "f", "g", "o")
@@ -137,10 +140,6 @@ def reference_lstm_gates(x_t, h_prev, params):
     h, _ = reference_lstm_cell(x_t, (h_prev, zeros), both)
     o = h / torch.tanh(torch.ones((), dtype=h.dtype, device=h.device))
     return i, f, g, o
-
-
-def _randn(*shape, dtype, device, g):
-    return torch.randn(*shape, generator=g, dtype=torch.float64).to(dtype=dtype, device=device)
 
 
 def _zero_but(params, *alive):

@@ -20,6 +20,9 @@ from rnncourse.checks._core import (
     matches,
     tolerances,
 )
+from rnncourse.checks._core import (
+    randn as _randn,
+)
 
 
 # ----------------------------------------------------------------------------- references
@@ -56,10 +59,6 @@ def reference_rnn_forward(X, h0, W_xh, W_hh, b_h):
 def reference_rnn_cell(x_t, h_prev, W_xh, W_hh, b_h):
     """One step of ``nn.RNN``: x_t (B, D), h_prev (B, H) -> h_t (B, H)."""
     return reference_rnn_forward(x_t.unsqueeze(1), h_prev, W_xh, W_hh, b_h)[1]
-
-
-def _randn(*shape, dtype, device, g):
-    return torch.randn(*shape, generator=g, dtype=torch.float64).to(dtype=dtype, device=device)
 
 
 # ----------------------------------------------------------------------------- cell
