@@ -7,13 +7,15 @@ score is full marks minus the tests that the cheated or broken exercise deserves
 """
 
 import base64
+import csv
 import pickle
 import time
 
 import nbformat
 import pytest
 
-from rnncourse_grader import batch, pipeline, sandbox
+from rnncourse_grader import batch, grading, pipeline, sandbox
+from rnncourse_grader.outcome import Status
 from tests.test_grading_support import (
     FULL,
     LESSON,
@@ -237,7 +239,7 @@ TRICKS = {
     "invalid_json": dict(
         raw="{ this is not json",
         expect=expected(cell=1, forward=1, params=1, count=1, loss=1),
-        status="unreadable",
+        status="student",
     ),
     "old_nbformat_3": dict(answers=REF, version=3, expect=expected()),
     "foreign_kernel_name": dict(answers=REF, change=_foreign_kernel, expect=expected()),
@@ -281,8 +283,9 @@ TRICKS = {
     ),
     "kills_the_grading_worker": dict(
         answers={**REF, "rnn_num_params": "import os, signal\nos.kill(os.getppid(), 9)\n"},
-        # as root the kernel can kill its worker: this submission ends as an error, flagged
-        # for a person; as another user it cannot, and only its exercise is lost
+        # as root the kernel can kill its worker: a worker that dies is the grader's failure,
+        # retried, then not graded (no zero: a person looks); as another user the kill is
+        # refused, and only its exercise is lost
         expect=None,
     ),
 }
@@ -330,41 +333,49 @@ def graded(tmp_path_factory):
         salt="tamper-suite",
         progress=False,
     )
-    results = {r["student"].replace("-", "_"): r for r in run.results}
+    results = {r.student.replace("-", "_"): r for r in run.results}
     return root, env, run, results, markers
+
+
+def _status(trick: dict) -> Status:
+    """A limit acting (or an unreadable file) is the student's own failure; else graded."""
+    return Status(trick.get("status", "student" if "event" in trick else "graded"))
 
 
 @pytest.mark.parametrize("name", [n for n, t in TRICKS.items() if t["expect"] is not None])
 def test_each_trick_gets_exactly_the_score_it_deserves(graded, name):
     root, env, run, results, _ = graded
-    trick = TRICKS[name]
-    why = (results[name]["status"], results[name].get("message"), results[name].get("events"))
-    assert results[name]["status"] == trick.get("status", "graded"), why
+    trick, result = TRICKS[name], results[name]
+    why = (result.status, result.message, result.events)
+    assert result.status is _status(trick), why
     assert cell_scores(root, env, name.replace("_", "-")) == trick["expect"], why
     for event in [trick["event"]] if "event" in trick else []:
-        assert event in {e["kind"] for e in results[name]["events"]}
+        assert event in {e.kind for e in result.events}
     if trick.get("integrity"):
-        failed = {
-            v["function"] for v in results[name]["integrity"]["verdicts"] if v["status"] == "fail"
-        }
-        assert failed == set(trick["integrity"])
-        assert results[name]["flagged"]
+        assert set(result.integrity_failures()) == set(trick["integrity"])
+        assert result.flagged
 
 
 def test_the_run_goes_on_and_the_honest_student_keeps_full_marks(graded):
     root, env, run, results, _ = graded
     assert len(run.results) == len(TRICKS)
     assert sum(cell_scores(root, env, "honest").values()) == FULL
-    assert not results["honest"]["flagged"]
-    assert not run.tampered
+    assert not results["honest"].flagged
+    assert not run.tampered and not run.refused
+    assert [c.full_marks() for c in run.canaries] == [True]
 
 
-def test_a_student_who_kills_the_worker_costs_only_their_own_grade(graded):
+def test_a_student_who_kills_the_worker_is_not_graded_and_gets_no_zero(graded):
     root, env, run, results, _ = graded
     result = results["kills_the_grading_worker"]
-    if result["status"] == "error":  # root kernel: the worker died twice, a person must look
-        assert "worker died" in result["message"]
-        assert all(g["score"] == 0 for g in result["final"])
+    if result.status is Status.GRADER:  # root kernel: the worker died every time
+        assert "worker died" in result.message and result.attempts == batch.MAX_ATTEMPTS
+        assert [r.student for r in run.not_graded] == ["kills-the-grading-worker"]
+        assert ("kills-the-grading-worker", LESSON) not in grading.scores(root, env)
+        rows = {r["student"]: r for r in csv.DictReader(run.by_notebook.open())}
+        assert rows["kills-the-grading-worker"]["score"] == ""
+        assert rows["kills-the-grading-worker"]["status"] == "not graded"
+        assert "NOT GRADED (1)" in run.summary and "worker died" in run.summary
     else:  # unprivileged kernel: the kill was refused
         assert cell_scores(root, env, "kills-the-grading-worker") == expected(count=1)
 
@@ -377,7 +388,7 @@ def test_student_files_are_never_unpickled_and_leftover_processes_are_killed(gra
     before = heartbeat.stat().st_mtime_ns
     time.sleep(1.0)
     assert heartbeat.stat().st_mtime_ns == before  # ... and was killed with its notebook
-    assert results["background_process_outlives_the_kernel"]["stray_processes_killed"] >= 1
+    assert results["background_process_outlives_the_kernel"].stray_processes_killed >= 1
 
 
 def test_feedback_says_what_happened(graded):
@@ -395,3 +406,4 @@ def test_feedback_says_what_happened(graded):
     assert "was edited: the original was restored" in page("edited-test-cell")
     assert "was missing: the original was put back" in page("deleted-test-cell")
     assert len(page("prints-megabytes")) < 4_000_000
+    assert not (feedback / "kills-the-grading-worker").exists()  # nothing for a not graded one

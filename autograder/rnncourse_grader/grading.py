@@ -68,32 +68,48 @@ def grade_all(
     workers: int | None = None,
     limit_overrides: dict | None = None,
 ) -> int:
-    """The ``course grade`` command: import (optional), grade, print the summary table."""
+    """The ``course grade`` command: import (optional), grade, print the summary table.
+
+    Exits non-zero when anything is not as it should be: a submission not graded (the
+    grader failed: nothing was written for it), a lesson whose reference canary lost points
+    (nothing of it was published), a gradebook changed during the run, or a grading run
+    that could not finish (a full disk, say).
+    """
     if source is not None:
         found = import_submissions(source)
         print("\n".join(found.lines()))
     if not submitted():
         print(f"No submissions in {pipeline.work_dir() / 'submitted'}/<student>/<lesson>/.")
         return 1
-    run = batch.grade_class(
-        lessons=ids or None,
-        students=students or None,
-        workers=workers,
-        limit_overrides=limit_overrides,
-    )
+    try:
+        run = batch.grade_class(
+            lessons=ids or None,
+            students=students or None,
+            workers=workers,
+            limit_overrides=limit_overrides,
+        )
+    except OSError as err:  # the work folder's disk, most often: nothing half-written counts
+        print(f"course grade: the grading run failed ({err}); no new grades were published.")
+        return 2
     print(run.summary)
+    withheld = {(r.student, r.lesson) for r in run.not_graded}
     for r in run.results:
-        score, max_score = _total(r)
-        print(f"{r['student']:20s} {r['lesson']:24s} {score:6.1f} / {max_score:.1f}  {r['status']}")
+        score, max_score = r.totals()
+        shown = (
+            "  not graded"
+            if (r.student, r.lesson) in withheld
+            else f"{score:6.1f} / {max_score:.1f}"
+        )
+        print(f"{r.student:20s} {r.lesson:24s} {shown}  {r.status}")
     work = pipeline.work_dir()
     print(
-        f"\n{len(run.results)} notebook(s) in {run.seconds:.0f} s with {run.workers} worker(s)\n"
+        f"\n{len(run.results)} notebook(s) in {run.seconds:.0f} s with {run.workers} worker(s)"
+        f", {run.retries} retried\n"
         f"grades: {run.csv}, {run.by_notebook.name}, {run.by_cell.name}\n"
         f"feedback: {work / 'feedback'}"
     )
-    return 1 if run.tampered else 0
-
-
-def _total(result: dict) -> tuple[float, float]:
-    final = result.get("final", [])
-    return sum(g["score"] for g in final), sum(g["max_score"] for g in final)
+    for lesson, why in run.refused.items():
+        print(f"NOT PUBLISHED: {lesson}: {why}")
+    for r in run.not_graded:
+        print(f"REGRADE: course grade --student {r.student} {r.lesson}")
+    return 0 if run.ok else 1

@@ -39,6 +39,8 @@ from typing import Any
 
 import numpy as np
 
+from rnncourse_grader.outcome import GraderFault, Verdict
+
 # lesson id -> module with INTEGRITY (add a line when a lesson gets its probes)
 REGISTRY = {
     "01_rnn_forward": "rnncourse_grader.integrity_rnn_forward",
@@ -63,14 +65,6 @@ class Probe:
 class LessonIntegrity:
     module: str
     probes: tuple[Probe, ...]
-
-
-@dataclasses.dataclass
-class Verdict:
-    function: str
-    tests: tuple[str, ...]
-    status: str  # "pass", "fail" or "not checked"
-    message: str = ""
 
 
 @dataclasses.dataclass
@@ -298,9 +292,11 @@ def run_pass(
         verdict = by_function[probe.function]
         outcomes = results.get(probe.function)
         if outcomes is None or len(outcomes) != len(cases[probe.function]):
-            verdict.status = "fail"
-            verdict.message = f"could not be checked: the run {problem or 'gave no answer'}"
-            continue
+            # The runner died, hung or garbled its reply: the grader's failure, never a zero.
+            raise GraderFault(
+                f"the integrity runner {problem or 'gave no answer'} before it checked "
+                f"{probe.function}"
+            )
         for case, outcome in zip(cases[probe.function], outcomes, strict=True):
             if "error" in outcome:
                 why = str(outcome["error"])

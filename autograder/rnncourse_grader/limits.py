@@ -17,6 +17,7 @@ count as passed (nbgrader would give full marks to a test cell with no output). 
 happened is recorded in ``EVENTS`` for the report and the feedback.
 """
 
+import contextlib
 import dataclasses
 import json
 import signal
@@ -29,6 +30,8 @@ from nbformat.notebooknode import NotebookNode
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Integer
 
+from rnncourse_grader.outcome import Event, GraderFault
+
 KERNEL_NAME = "rnncourse-grader"
 
 
@@ -39,6 +42,7 @@ class Limits:
     memory_mb: int = 4096
     max_output_bytes: int = 2_000_000
     integrity_timeout: int = 120
+    file_mb: int = 100  # the largest file the kernel may write (RLIMIT_FSIZE)
 
     def replace(self, **changes) -> "Limits":
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
@@ -58,9 +62,12 @@ def for_lesson(lesson_id: str, **overrides) -> Limits:
     return LESSON_LIMITS.get(lesson_id, DEFAULT).replace(**overrides)
 
 
-# What happened while the last notebook ran (one worker grades one notebook at a time).
-EVENTS: list[dict] = []
-TIMING: dict = {}
+# What happened while the last notebook ran (one worker grades one notebook at a time):
+# what the limits did (the student's side), how long it took, and what failed on the
+# grader's side (the kernel never started, or was killed by something other than a limit).
+EVENTS: list[Event] = []
+TIMING: dict[str, float] = {}
+FAULTS: list[str] = []
 
 
 def _error(ename: str, message: str) -> NotebookNode:
@@ -78,7 +85,7 @@ def _death_reason(returncode) -> str:
         except ValueError:
             name = f"signal {-returncode}"
         why = {
-            "SIGKILL": " (killed: the memory cap or the grader's time limit)",
+            "SIGKILL": " (killed from outside: not by a limit of the grader)",
             "SIGXCPU": " (its CPU time limit)",
             "SIGSEGV": " (a crash in native code)",
             "SIGXFSZ": " (it wrote a file over the size limit)",
@@ -123,7 +130,7 @@ class LimitedExecute(Execute):
                     f"{self.max_output_bytes:,}-byte cap]\n"
                 )
                 outs.append(NotebookNode(output_type="stream", name=name, text=note))
-                EVENTS.append({"kind": "output_capped", "cell": cell_index})
+                EVENTS.append(Event("output_capped", cell_index))
             return None
         self._stored += size
         return super().output(outs, msg, display_id, cell_index)
@@ -141,15 +148,13 @@ class LimitedExecute(Execute):
         self._check_assign_resources(resources)
         EVENTS.clear()
         TIMING.clear()
+        FAULTS.clear()
         self._stored, self._truncated = 0, set()
         start = time.monotonic()
         self._deadline = start + self.notebook_timeout
         stopped = None  # why the remaining cells are not run
         cell_seconds = 0.0
-        with self.setup_kernel():
-            info = self.wait_for_reply(self.kc.kernel_info())
-            self.nb.metadata["language_info"] = info["content"]["language_info"]
-            TIMING["kernel_start_s"] = time.monotonic() - start
+        with self._started_kernel(start):
             for index, cell in enumerate(self.nb.cells):
                 if cell.cell_type != "code" or not cell.source.strip():
                     continue
@@ -158,7 +163,7 @@ class LimitedExecute(Execute):
                         f"the notebook reached its time limit ({self.notebook_timeout} s) "
                         "before this cell"
                     )
-                    EVENTS.append({"kind": "notebook_timeout", "cell": index})
+                    EVENTS.append(Event("notebook_timeout", index))
                 if stopped is not None:
                     cell.outputs = [_error("NotRun", f"not run: {stopped}.")]
                     continue
@@ -169,18 +174,20 @@ class LimitedExecute(Execute):
                     reason = _death_reason(self._returncode())
                     cell.outputs.append(_error("KernelDied", f"{reason} while running this cell."))
                     stopped = f"{reason} in an earlier cell (cell {index})"
-                    EVENTS.append({"kind": "kernel_died", "cell": index, "reason": reason})
+                    EVENTS.append(Event("kernel_died", index, reason))
+                    if self._returncode() == -signal.SIGKILL:  # no limit of ours sends it
+                        FAULTS.append(f"cell {index}: {reason}")
                 except CellTimeoutError:
                     # Interrupted but still busy: a loop that ignores KeyboardInterrupt.
                     cell.outputs.append(
                         _error("KernelHung", "the kernel ignored the interrupt after the timeout.")
                     )
                     stopped = f"the kernel hung in an earlier cell (cell {index}) and was stopped"
-                    EVENTS.append({"kind": "kernel_hung", "cell": index})
+                    EVENTS.append(Event("kernel_hung", index))
                     self.shutdown_kernel = "immediate"
                 else:
                     if any(o.get("ename") == "CellTimeoutError" for o in cell.outputs):
-                        EVENTS.append({"kind": "cell_timeout", "cell": index})
+                        EVENTS.append(Event("cell_timeout", index))
                 cell_seconds += time.monotonic() - t0
             if stopped is not None:
                 self.shutdown_kernel = "immediate"
@@ -190,6 +197,25 @@ class LimitedExecute(Execute):
             self._no_partial_credit()
         self.set_widgets_metadata()
         return self.nb, self.resources
+
+    @contextlib.contextmanager
+    def _started_kernel(self, start: float):
+        """``setup_kernel`` whose start-up failures are the grader's, never the student's.
+
+        No student code runs before the first cell, so a kernel that dies or never answers
+        while starting is a fault of the machine (before the ipc transport, a TCP port taken
+        by another process between choosing and binding it): ``GraderFault`` says so.
+        """
+        with contextlib.ExitStack() as stack:
+            try:
+                stack.enter_context(self.setup_kernel())
+                info = self.wait_for_reply(self.kc.kernel_info())
+                self.nb.metadata["language_info"] = info["content"]["language_info"]
+            except Exception as err:
+                FAULTS.append(f"the kernel did not start: {type(err).__name__}: {err}"[:300])
+                raise GraderFault(FAULTS[-1]) from err
+            TIMING["kernel_start_s"] = time.monotonic() - start
+            yield
 
     def _no_partial_credit(self):
         """A value a test cell shows is displayed, never read as a score (nbgrader fails open)."""

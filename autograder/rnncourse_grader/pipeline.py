@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 
 import jupytext
+import nbformat
 
 ROOT = Path(__file__).resolve().parents[2]
 LESSON_ID = re.compile(r"^\d\d_[a-z0-9_]+$")
@@ -73,6 +74,58 @@ def nbgrader(*args: str, root: Path = ROOT, env: dict | None = None, timeout: fl
     if result.returncode != 0:
         raise RuntimeError(f"nbgrader {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
     return result
+
+
+def nbgrader_config(root: Path = ROOT):
+    """The course's nbgrader configuration (``autograder/nbgrader_config.py``) as loaded."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    c = PyFileConfigLoader("nbgrader_config.py", path=str(root / "autograder")).load_config()
+    c.CourseDirectory.root = str(root)
+    return c
+
+
+def handed_in_files(lesson_id: str, root: Path = ROOT) -> list[str]:
+    """Files a student hands in beside the notebook and the lesson grades (e.g. a checkpoint):
+    those nbgrader must never overwrite from the release (``Autograde.exclude_overwriting``)."""
+    return list(nbgrader_config(root).Autograde.exclude_overwriting.get(lesson_id, []))
+
+
+def use_ipc(config, folder: Path) -> None:
+    """Kernels started with ``config`` listen on ipc sockets in ``folder`` instead of TCP.
+
+    jupyter_client picks free TCP ports and the kernel binds them later; with several kernels
+    starting at once another process can take a port in between ("Address already in use",
+    jupyter_client#154). Socket files in a folder private to one process cannot collide. The
+    path is absolute (the kernel changes its working folder) and short (a socket path has
+    at most 107 bytes).
+    """
+    config.KernelManager.transport = "ipc"
+    config.KernelManager.ip = str(Path(folder).resolve() / "k")
+
+
+def reference_submission(lesson_id: str, target: Path, root: Path = ROOT) -> Path:
+    """The released notebook with the reference's answer cells: a submission that must get
+    full marks (the grader's canary). Files the lesson grades beside the notebook (see
+    ``handed_in_files``) are copied from ``solutions/<id>/`` when the instructor has them."""
+    source = jupytext.read(root / "solutions" / lesson_id / f"{lesson_id}.py", fmt="py:percent")
+    answers = {
+        c.metadata["nbgrader"]["grade_id"]: c.source
+        for c in source.cells
+        if c.metadata.get("nbgrader", {}).get("solution")
+    }
+    nb = nbformat.read(root / "lessons" / lesson_id / f"{lesson_id}.ipynb", as_version=4)
+    for cell in nb.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id in answers:
+            cell.source = answers[grade_id]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, target)
+    for name in handed_in_files(lesson_id, root):
+        mine = root / "solutions" / lesson_id / name
+        if mine.is_file():
+            shutil.copyfile(mine, target.parent / name)
+    return target
 
 
 def build_source_notebook(lesson_id: str, root: Path = ROOT) -> Path:
@@ -198,7 +251,10 @@ def validate(notebook: Path, invert: bool = False, root: Path = ROOT) -> tuple[b
     Returns (success, output). With ``invert``, success means no graded test passes.
     """
     args = ["validate", str(Path(notebook).resolve())] + (["--invert"] if invert else [])
-    result = nbgrader(*args, root=root)
+    with tempfile.TemporaryDirectory(prefix="rnncourse-ipc-") as sockets:
+        # ipc sockets, not TCP ports: validations running side by side cannot collide
+        ipc = ["--KernelManager.transport=ipc", f"--KernelManager.ip={sockets}/k"]
+        result = nbgrader(*args, *ipc, root=root)
     output = result.stdout + result.stderr
     verdict = VALIDATE_INVERT_PASSED if invert else VALIDATE_PASSED
     return verdict in output, output

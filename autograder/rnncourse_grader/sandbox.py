@@ -6,7 +6,8 @@ the ``RNNCOURSE_SANDBOX`` environment variable (removed before the student's cod
 ``apply`` then, in this order:
 
 1. gives the process a private, empty home and temp folder, and a clean environment (one
-   OpenMP thread, no grader variables such as ``RNNCOURSE_WORK``);
+   OpenMP thread, no grader variables such as ``RNNCOURSE_WORK``); copies into it the files
+   handed in with the submission (``files``), with their hashes in ``RNNCOURSE_HANDED_IN``;
 2. sets resource limits: address space (memory cap), CPU seconds, size of any file written,
    no core dumps;
 3. as root on Linux: a private mount namespace in which the folders named in ``hide`` (the
@@ -21,6 +22,7 @@ says what remains). This module imports nothing heavy: it runs before every kern
 """
 
 import ctypes
+import hashlib
 import json
 import os
 import pwd
@@ -32,6 +34,7 @@ import tempfile
 from pathlib import Path
 
 ENV_VAR = "RNNCOURSE_SANDBOX"
+HANDED_IN_VAR = "RNNCOURSE_HANDED_IN"  # name -> sha256 of each file handed in (see _hand_in)
 CLONE_NEWNS = 0x00020000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REC, MS_PRIVATE = 1, 2, 4, 16384, 1 << 18
 PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 24, 38
@@ -129,6 +132,26 @@ def _private_dir(uid: int | None, gid: int | None, base: str | None) -> Path:
     return home
 
 
+def _hand_in(files: dict[str, str], home: Path, uid: int | None, gid: int | None) -> dict:
+    """Copy the files handed in with the submission into the kernel's working folder.
+
+    Returns name -> sha256 of each copy: the lesson's hidden check compares the file it
+    grades with it, so a file the notebook writes while it is graded never counts.
+    """
+    hashes = {}
+    for name, source in files.items():
+        target = home / Path(name).name
+        digest = hashlib.sha256()
+        with open(source, "rb") as src, open(target, "wb") as dst:
+            for block in iter(lambda: src.read(1 << 20), b""):
+                digest.update(block)
+                dst.write(block)
+        if uid is not None:
+            os.chown(target, uid, gid)
+        hashes[target.name] = digest.hexdigest()
+    return hashes
+
+
 def apply(policy: dict, argv: list[str]) -> tuple[list[str], dict]:
     """Apply ``policy`` to this process; return the (possibly rewritten) argv and environment."""
     root = hasattr(os, "geteuid") and os.geteuid() == 0
@@ -155,6 +178,8 @@ def apply(policy: dict, argv: list[str]) -> tuple[list[str], dict]:
         PYTHONDONTWRITEBYTECODE="1",
     )
     env.pop("JUPYTER_PATH", None)  # the grader's kernelspec folder
+    if "files" in policy:  # graded by the course grader: only what was handed in counts
+        env[HANDED_IN_VAR] = json.dumps(_hand_in(policy["files"], home, uid, gid))
     if not policy.get("gpu", False):
         # Graded code runs on the CPU: deterministic, and CUDA's address-space reservations
         # would not fit under the memory cap.

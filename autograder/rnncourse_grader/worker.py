@@ -11,8 +11,13 @@ private copy of stdout. Per job, in its own work folder (a private gradebook, ``
    even double-forked daemons come back to it);
 4. runs the integrity pass and writes its overrides into the private gradebook;
 5. generates the feedback HTML, with the grader's notes on top;
-6. replies with every grade, comment and note. The parent merges them into the main gradebook:
-   it is the only process that writes there, one submission at a time.
+6. stages the autograded notebook and the feedback in the run's outbox and replies with one
+   ``GradeResult``: every grade, comment and note, and whose failure it was if something
+   failed (see ``outcome``). The parent merges the results into the main gradebook once the
+   class and the reference canaries are graded: it is the only process that writes there.
+
+Kernels talk to the worker over ipc sockets in a folder of the worker's own: no TCP port is
+chosen in advance, so kernels starting at once cannot take each other's ports.
 
 The kernel never inherits the reply channel: fd 1 points to /dev/null before any kernel
 starts, and stderr goes to the worker's log file.
@@ -23,12 +28,16 @@ import html
 import json
 import logging
 import os
+import pwd
 import shutil
 import signal
 import sys
 import time
 import traceback
 from pathlib import Path
+
+from rnncourse_grader import pipeline
+from rnncourse_grader.outcome import CellGrade, Comment, GradeResult, GraderFault, Job, Status
 
 PR_SET_DUMPABLE, PR_SET_CHILD_SUBREAPER = 4, 36
 
@@ -109,35 +118,29 @@ def inject_notes(html_path: Path, notes: list[str]) -> None:
     html_path.write_text(page[:at] + block + page[at:], encoding="utf-8")
 
 
-def event_note(event: dict) -> str:
-    cell = event.get("cell")
-    kind = event["kind"]
-    if kind == "cell_timeout":
-        return f"cell {cell} ran past the time limit per cell and was interrupted"
-    if kind == "kernel_died":
-        return f"cell {cell}: {event['reason']}; the cells after it were not run (no points)"
-    if kind == "kernel_hung":
-        return (
-            f"cell {cell} did not stop when interrupted; the kernel was stopped and the cells "
-            "after it were not run (no points)"
-        )
-    if kind == "notebook_timeout":
-        return f"the notebook reached its time limit at cell {cell}; later cells were not run"
-    if kind == "output_capped":
-        return f"cell {cell}: output over the size cap was dropped"
-    return json.dumps(event)
-
-
 class Worker:
+    """Grades one job at a time in ``cfg["work"]``; each stage below owns one kind of failure.
+
+    ``read`` (the student's: an unreadable notebook), ``autograde`` (the student's when a limit
+    acted, the grader's when nbgrader raised or the kernel never started), ``check_integrity``
+    (the grader's when the runner itself failed), then ``feedback``, ``collect`` and ``stage``
+    (any error there is the grader's: a full disk, a broken gradebook).
+    """
+
     def __init__(self, cfg: dict):
         self.cfg = cfg
         self.root = Path(cfg["root"])
         self.work = Path(cfg["work"])
+        self.outbox = Path(cfg["outbox"])
         self.template_db = Path(cfg["template_db"])
         self.kernel_tmp = Path(cfg["kernel_tmp"])
         self.templates: dict = {}
         self.errors = ErrorLog()
         logging.getLogger().addHandler(self.errors)
+
+    @property
+    def db_url(self) -> str:
+        return f"sqlite:///{self.work / 'gradebook.db'}"
 
     def reset(self) -> None:
         for name in ("submitted", "autograded", "feedback"):
@@ -145,7 +148,16 @@ class Worker:
         self.work.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(self.template_db, self.work / "gradebook.db")
         shutil.rmtree(self.kernel_tmp, ignore_errors=True)
+        self.ipc_dir.mkdir(parents=True)
+        if self.cfg.get("user"):  # the kernel binds its sockets here
+            entry = pwd.getpwnam(self.cfg["user"])
+            os.chown(self.ipc_dir, entry.pw_uid, entry.pw_gid)
         self.errors.lines.clear()
+
+    @property
+    def ipc_dir(self) -> Path:
+        """The kernel's sockets: files in a folder of this worker's, never a TCP port."""
+        return self.kernel_tmp / "ipc"
 
     def template(self, lesson: str):
         import nbformat
@@ -164,13 +176,10 @@ class Worker:
             LimitOutput,
             SaveAutoGrades,
         )
-        from traitlets.config.loader import PyFileConfigLoader
 
         from rnncourse_grader.limits import KERNEL_NAME, LimitedExecute
 
-        cfg = PyFileConfigLoader("nbgrader_config.py", path=str(self.root / "autograder"))
-        c = cfg.load_config()
-        c.CourseDirectory.root = str(self.root)
+        c = pipeline.nbgrader_config(self.root)
         c.Autograde.autograde_preprocessors = [
             LimitedExecute,
             IgnorePattern,
@@ -186,9 +195,7 @@ class Worker:
         # After a cell's reply, how long its last output may lag; past it the kernel counts as
         # hung (nbclient's 4 s misfires on a loaded machine and would cost the later cells).
         c.LimitedExecute.iopub_timeout = 15
-        c.LimitedExecute.shutdown_kernel = (
-            "immediate"  # nothing in it is needed after the last cell
-        )
+        c.LimitedExecute.shutdown_kernel = "immediate"  # nothing in it is needed afterwards
         c.LimitedExecute.timeout = limits.cell_timeout
         c.LimitedExecute.notebook_timeout = limits.notebook_timeout
         c.LimitedExecute.max_output_bytes = limits.max_output_bytes
@@ -198,6 +205,7 @@ class Worker:
             # a fake rnncourse_grader written into the working folder is never imported.
             "--IPKernelApp.exec_lines=import rnncourse_grader.hidden",
         ]
+        pipeline.use_ipc(c, self.ipc_dir)
         c.BaseConverter.force = True
         return c
 
@@ -209,182 +217,230 @@ class Worker:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "kernel.json").write_text(json.dumps(spec, indent=1))
 
-    def policy(self, limits, cpu_s: int) -> dict:
+    def policy(self, limits, cpu_s: int, files: dict[str, str] | None = None) -> dict:
         return {
             "memory_mb": limits.memory_mb,
             "cpu_s": cpu_s,
-            "file_mb": 100,
+            "file_mb": limits.file_mb,
             "hide": self.cfg["hide"],
             "user": self.cfg.get("user"),
             "tmp_base": str(self.kernel_tmp),
             "threads": 1,
+            "files": files or {},
         }
 
-    def grade(self, job: dict) -> dict:
-        import nbformat
-        from nbgrader.api import Gradebook
-        from nbgrader.converters import Autograde, GenerateFeedback
-        from nbgrader.coursedir import CourseDirectory
-
-        from rnncourse_grader import integrity, limits, sanitize
-
+    # ------------------------------------------------------------------------- the stages
+    def grade(self, job: Job) -> GradeResult:
+        """Grade one job; every failure ends classified in the result's status."""
         start = time.monotonic()
-        student, lesson = job["student"], job["lesson"]
-        lim = limits.Limits(**job["limits"])
-        result = {
-            "job": job["job"],
-            "student": student,
-            "lesson": lesson,
-            "status": "graded",
-            "message": "",
-            "notes": [],
-            "events": [],
-            "cells": {},
-            "grades": [],
-            "comments": [],
-            "flagged": False,
-            "integrity": None,
-            "timing": {},
-        }
-        self.reset()
-        template = self.template(lesson)
+        result = GradeResult(job.job, job.student, job.lesson, canary=job.canary)
         try:
-            nb, notes = sanitize.read_submission(Path(job["notebook"]))
+            self.reset()
+            nb = self.read(job, result)
+            if nb is not None:
+                self.autograde(job, result)
+            if result.status is not Status.GRADER and not result.unreadable:
+                self.check_integrity(job, nb, result)
+                self.feedback(job, result)
+                self.collect(job, result)
+                self.stage(job, result)
+        except GraderFault as err:
+            result.fail(Status.GRADER, str(err))
+        except Exception as err:  # our code, nbgrader or the disk: never the student's
+            traceback.print_exc()
+            result.fail(Status.GRADER, f"grader error: {type(err).__name__}: {err}")
+        result.stray_processes_killed += reap_strays()
+        result.timing["total_s"] = time.monotonic() - start
+        return result
+
+    def read(self, job: Job, result: GradeResult):
+        """The sanitized submission in the private submitted/ folder (None: unreadable)."""
+        import nbformat
+
+        from rnncourse_grader import sanitize
+
+        template = self.template(job.lesson)
+        try:
+            nb, notes = sanitize.read_submission(Path(job.notebook))
             nb, more = sanitize.sanitize(nb, template)
         except sanitize.Unreadable as err:
-            result.update(status="unreadable", message=str(err))
-            return result
+            return self._unreadable(result, str(err))
         except Exception as err:  # a structure nbformat cannot validate
-            result.update(status="unreadable", message=f"not a valid notebook: {err}"[:300])
-            return result
-        result["notes"] = notes + more
-        target = self.work / "submitted" / student / lesson / f"{lesson}.ipynb"
+            return self._unreadable(result, f"not a valid notebook: {err}")
+        result.notes = notes + more
+        target = self.work / "submitted" / job.student / job.lesson / f"{job.lesson}.ipynb"
         target.parent.mkdir(parents=True)
         nbformat.write(nb, target)
-        if job.get("timestamp"):  # nbgrader computes late penalties from it
-            (target.parent / "timestamp.txt").write_text(job["timestamp"])
+        if job.timestamp:  # nbgrader computes late penalties from it
+            (target.parent / "timestamp.txt").write_text(job.timestamp)
         # release_feedback files each student's page under a hash of this secret (exchange loop)
-        secret = Path(job["notebook"]).parent / "submission_secret.txt"
+        secret = Path(job.notebook).parent / "submission_secret.txt"
         if secret.is_file():
             (target.parent / secret.name).write_text(secret.read_text()[:200])
+        return nb
 
-        self.write_kernelspec(self.policy(lim, lim.notebook_timeout + 60))
+    @staticmethod
+    def _unreadable(result: GradeResult, why: str) -> None:
+        result.unreadable = True
+        result.fail(Status.STUDENT, why)
+
+    def autograde(self, job: Job, result: GradeResult) -> None:
+        """nbgrader's autograde under the limits; the limits' events decide the status."""
+        from nbgrader.converters import Autograde
+        from nbgrader.coursedir import CourseDirectory
+
+        from rnncourse_grader import limits
+
+        lim = limits.Limits(**job.limits)
+        files = self.handed_in(job)
+        self.write_kernelspec(self.policy(lim, lim.notebook_timeout + 60, files))
         config = self.config(lim)
         coursedir = CourseDirectory(config=config)
-        coursedir.assignment_id, coursedir.student_id = lesson, student
+        coursedir.assignment_id, coursedir.student_id = job.lesson, job.student
         t0 = time.monotonic()
         try:
             Autograde(coursedir=coursedir, config=config).start()
         except Exception as err:
-            detail = "; ".join(line for line in self.errors.lines if line)[-300:]
-            result.update(status="error", message=f"autograde failed: {detail or err}")
-        result["timing"]["autograde_s"] = time.monotonic() - t0
-        result["timing"].update({k: v for k, v in limits.TIMING.items()})
-        result["events"] = list(limits.EVENTS)
-        result["stray_processes_killed"] = reap_strays()
-        if result["status"] != "graded":
-            return result
+            detail = "; ".join(limits.FAULTS or [line for line in self.errors.lines if line])
+            raise GraderFault(f"autograde failed: {detail[-300:] or err}") from err
+        finally:
+            result.timing["autograde_s"] = time.monotonic() - t0
+            result.timing.update(limits.TIMING)
+            result.events = list(limits.EVENTS)
+        if limits.FAULTS:
+            raise GraderFault("; ".join(limits.FAULTS))
+        if result.events:
+            kinds = sorted({e.kind.replace("_", " ") for e in result.events})
+            result.fail(Status.STUDENT, "limits: " + ", ".join(kinds))
+        result.stray_processes_killed += reap_strays()
+        self._kernel_verdicts(job, result)
 
-        graded_nb = nbformat.read(
-            self.work / "autograded" / student / lesson / f"{lesson}.ipynb", as_version=4
-        )
-        for cell in graded_nb.cells:
+    def handed_in(self, job: Job) -> dict[str, str]:
+        """Files the lesson grades from the submission folder (e.g. lesson 05's checkpoint)."""
+        folder = Path(job.notebook).parent
+        names = pipeline.handed_in_files(job.lesson, self.root)
+        return {name: str(folder / name) for name in names if (folder / name).is_file()}
+
+    def _kernel_verdicts(self, job: Job, result: GradeResult) -> None:
+        import nbformat
+
+        path = self.work / "autograded" / job.student / job.lesson / f"{job.lesson}.ipynb"
+        for cell in nbformat.read(path, as_version=4).cells:
             meta = cell.metadata.get("nbgrader", {})
             if meta.get("grade") and cell.cell_type == "code":
                 ok, message = _outputs_verdict(cell)
-                result["cells"][meta["grade_id"]] = {"passed": ok, "message": message}
+                result.cells.append(
+                    CellGrade(path.stem, meta["grade_id"], float(meta.get("points", 0)))
+                )
+                result.cells[-1].passed_in_kernel, result.cells[-1].message = ok, message
 
-        db_url = f"sqlite:///{self.work / 'gradebook.db'}"
-        with Gradebook(db_url) as gb:
-            sub = gb.find_submission(lesson, student)
-            passed = {
-                g.name for nb_ in sub.notebooks for g in nb_.grades if (g.auto_score or 0) > 0
-            }
+    def check_integrity(self, job: Job, nb, result: GradeResult) -> None:
+        """Re-run passed functions in a fresh process; a runner failure is a GraderFault."""
+        from nbgrader.api import Gradebook
 
+        from rnncourse_grader import integrity, limits
+
+        with Gradebook(self.db_url) as gb:
+            sub = gb.find_submission(job.lesson, job.student)
+            passed = {g.name for n in sub.notebooks for g in n.grades if (g.auto_score or 0) > 0}
+        lim = limits.Limits(**job.limits)
         t0 = time.monotonic()
-        report = integrity.run_pass(
-            lesson,
-            nb,
-            template,
-            passed,
-            seed=int(job["seed"]),
-            policy=self.policy(lim, lim.integrity_timeout + 30),
-            timeout=lim.integrity_timeout,
-        )
-        result["stray_processes_killed"] += reap_strays()
-        result["timing"]["integrity_s"] = time.monotonic() - t0
+        try:
+            report = integrity.run_pass(
+                job.lesson,
+                nb,
+                self.template(job.lesson),
+                passed,
+                seed=job.seed,
+                policy=self.policy(lim, lim.integrity_timeout + 30),
+                timeout=lim.integrity_timeout,
+            )
+        finally:
+            result.stray_processes_killed += reap_strays()
+            result.timing["integrity_s"] = time.monotonic() - t0
         if report is not None:
-            result["integrity"] = {
-                "verdicts": [v.__dict__ | {"tests": list(v.tests)} for v in report.verdicts],
-                "problem": report.problem,
-                "cell_errors": report.cell_errors,
-            }
-            self.apply_overrides(db_url, lesson, student, report, result)
+            result.verdicts = list(report.verdicts)
+            self.apply_overrides(job, report, result)
+            result.notes += [
+                f"integrity check of {v.function}: {v.message}; its tests score 0"
+                for v in report.failed
+            ]
 
+    def feedback(self, job: Job, result: GradeResult) -> None:
+        from nbgrader.converters import GenerateFeedback
+        from nbgrader.coursedir import CourseDirectory
+
+        from rnncourse_grader import limits
+
+        config = self.config(limits.Limits(**job.limits))
+        coursedir = CourseDirectory(config=config)
+        coursedir.assignment_id, coursedir.student_id = job.lesson, job.student
         t0 = time.monotonic()
         try:
             GenerateFeedback(coursedir=coursedir, config=config).start()
         except Exception as err:
-            result["notes"].append(f"feedback could not be generated: {err}")
-        result["timing"]["feedback_s"] = time.monotonic() - t0
-        feedback = self.work / "feedback" / student / lesson / f"{lesson}.html"
-        notes = result["notes"] + [event_note(e) for e in result["events"]]
-        if report is not None:
-            notes += [
-                f"integrity check of {v.function}: {v.message}; its tests score 0"
-                for v in report.failed
-            ]
-        inject_notes(feedback, notes)
+            raise GraderFault(f"feedback could not be generated: {err}") from err
+        result.timing["feedback_s"] = time.monotonic() - t0
+        page = self.work / "feedback" / job.student / job.lesson / f"{job.lesson}.html"
+        inject_notes(page, result.notes + [e.note() for e in result.events])
 
-        with Gradebook(db_url) as gb:
-            sub = gb.find_submission(lesson, student)
+    def collect(self, job: Job, result: GradeResult) -> None:
+        """Scores, overrides and comments from the private gradebook into the result."""
+        from nbgrader.api import Gradebook
+
+        by_id = {c.grade_id: c for c in result.cells}
+        with Gradebook(self.db_url) as gb:
+            sub = gb.find_submission(job.lesson, job.student)
             for nb_ in sub.notebooks:
-                result["flagged"] = result["flagged"] or bool(nb_.flagged)
+                result.flagged = result.flagged or bool(nb_.flagged)
                 for g in nb_.grades:
-                    result["grades"].append(
-                        {
-                            "notebook": nb_.name,
-                            "grade_id": g.name,
-                            "auto_score": g.auto_score,
-                            "manual_score": g.manual_score,
-                            "max_score": g.max_score,
-                            "needs_manual_grade": bool(g.needs_manual_grade),
-                        }
-                    )
-                for cm in nb_.comments:
-                    result["comments"].append(
-                        {
-                            "notebook": nb_.name,
-                            "grade_id": cm.name,
-                            "auto_comment": cm.auto_comment,
-                            "manual_comment": cm.manual_comment,
-                        }
-                    )
-        result["timing"]["total_s"] = time.monotonic() - start
-        return result
+                    cell = by_id.get(g.name) or CellGrade(nb_.name, g.name, g.max_score)
+                    if g.name not in by_id:
+                        result.cells.append(cell)
+                    cell.notebook, cell.max_score = nb_.name, float(g.max_score)
+                    cell.auto_score, cell.manual_score = g.auto_score, g.manual_score
+                    cell.needs_manual_grade = bool(g.needs_manual_grade)
+                result.comments += [
+                    Comment(nb_.name, cm.name, cm.auto_comment, cm.manual_comment)
+                    for cm in nb_.comments
+                ]
 
-    @staticmethod
-    def apply_overrides(db_url, lesson, student, report, result) -> None:
+    def stage(self, job: Job, result: GradeResult) -> None:
+        """Move this job's autograded notebook and feedback out of the folder the next job
+        resets, so the batch can publish them after the whole class (and the canary) ran."""
+        target = self.outbox / f"{job.job}-{job.attempts}"
+        shutil.rmtree(target, ignore_errors=True)
+        for folder in ("autograded", "feedback"):
+            source = self.work / folder / job.student / job.lesson
+            if source.is_dir():
+                shutil.copytree(source, target / folder)
+        result.outputs = str(target)
+
+    def apply_overrides(self, job: Job, report, result: GradeResult) -> None:
         """Where the kernel said pass and the integrity pass says fail: manual score 0."""
         from nbgrader.api import Gradebook, MissingEntry
 
         if not report.failed:
             return
-        with Gradebook(db_url) as gb:
-            sub = gb.find_submission(lesson, student)
+        with Gradebook(self.db_url) as gb:
+            sub = gb.find_submission(job.lesson, job.student)
             for nb_ in sub.notebooks:
                 for verdict in report.failed:
                     for test in verdict.tests:
                         try:
-                            grade = gb.find_grade(test, nb_.name, lesson, student)
+                            grade = gb.find_grade(test, nb_.name, job.lesson, job.student)
                         except MissingEntry:
                             continue
                         if (grade.auto_score or 0) > 0:
                             grade.manual_score = 0.0
                             grade.needs_manual_grade = False
-                            result["cells"].setdefault(test, {})["overridden"] = verdict.message
+                            cell = result.cell(test)
+                            if cell is not None:
+                                cell.overridden = verdict.message
                     try:
-                        comment = gb.find_comment(verdict.function, nb_.name, lesson, student)
+                        comment = gb.find_comment(
+                            verdict.function, nb_.name, job.lesson, job.student
+                        )
                         comment.manual_comment = f"Integrity check failed: {verdict.message}"
                     except MissingEntry:
                         pass
@@ -410,22 +466,8 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     worker = Worker(cfg)
     for line in sys.stdin:
-        if not line.strip():
-            continue
-        job = json.loads(line)
-        try:
-            result = worker.grade(job)
-        except Exception as err:
-            traceback.print_exc()
-            result = {
-                "job": job.get("job"),
-                "student": job.get("student"),
-                "lesson": job.get("lesson"),
-                "status": "error",
-                "message": f"grader error: {type(err).__name__}: {err}"[:300],
-            }
-            reap_strays()
-        reply.write(json.dumps(result) + "\n")
+        if line.strip():
+            reply.write(worker.grade(Job.from_json(line)).to_json() + "\n")
 
 
 if __name__ == "__main__":

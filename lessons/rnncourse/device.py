@@ -13,6 +13,11 @@ def under_nbgrader() -> bool:
     return "NBGRADER_EXECUTION" in os.environ
 
 
+def under_autograde() -> bool:
+    """True while the grader autogrades the notebook (not while you validate it)."""
+    return os.environ.get("NBGRADER_EXECUTION") == "autograde"
+
+
 def get_device(prefer: str | None = None, verbose: bool = True) -> torch.device:
     """Return the best available device: CUDA, then Apple's MPS, then the CPU.
 

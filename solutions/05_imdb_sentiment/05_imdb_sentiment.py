@@ -68,7 +68,7 @@ from rnncourse.checks import (
     check_vocab_from_training_data,
 )
 from rnncourse.data import CLASS_NAMES, load_imdb, train_valid_split
-from rnncourse.device import under_nbgrader
+from rnncourse.device import under_autograde, under_nbgrader
 from rnncourse.plots import LiveCurves, plot_bars, plot_batch_padding, plot_confusion_matrix
 
 DEVICE = get_device()  # prints its choice; graded code never needs a GPU
@@ -878,11 +878,13 @@ def save_checkpoint(path, model, vocab, model_config, max_len):
 # %% [markdown]
 # Your checkpoint is `imdb_model.pt`, next to this notebook: hand it in with the notebook.
 # While the notebook is being graded it is retrained in the small `nbgrader` configuration;
-# if you handed in a checkpoint, that run saves elsewhere and **your** file is graded.
+# that run always saves elsewhere, and only the file **you handed in** is graded (no file
+# handed in: the last test scores zero).
 
 # %%
 CHECKPOINT_PATH = Path("imdb_model.pt")
-if under_nbgrader() and CHECKPOINT_PATH.exists():  # never overwrite a checkpoint handed in
+# never overwrite a checkpoint you made, and never grade one made while grading
+if under_autograde() or (under_nbgrader() and CHECKPOINT_PATH.exists()):
     saved_to = Path(tempfile.mkdtemp()) / "imdb_model_nbgrader.pt"
 else:
     saved_to = CHECKPOINT_PATH

@@ -8,6 +8,7 @@ code, and measures accuracy on a fixed slice of the official test split.
 
 import contextlib
 import io
+import json
 import os
 import re
 import string
@@ -291,6 +292,32 @@ def _refuse_the_instructors_copy(path: Path) -> None:
         )
 
 
+def _require_the_handed_in_file(path: Path) -> None:
+    """Under ``course grade``, grade only the checkpoint the student handed in.
+
+    The grader copies the files handed in beside the notebook into the kernel's folder and
+    names their hashes in ``RNNCOURSE_HANDED_IN``. A checkpoint that is missing there, or
+    differs from the one handed in, was made by the notebook's own run while being graded
+    (the smoke configuration): it never counts.
+    """
+    from rnncourse_grader.sandbox import HANDED_IN_VAR
+
+    raw = os.environ.get(HANDED_IN_VAR)
+    if raw is None:  # not the course grader (nbgrader's own autograde, validate)
+        return
+    handed_in = json.loads(raw)
+    if path.name not in handed_in:
+        raise CheckFailed(
+            f"no {path.name} was handed in with the notebook: hand in the checkpoint your "
+            "training run saved (a model trained while the notebook is graded never counts)."
+        )
+    if not path.is_file() or sha256_file(path) != handed_in[path.name]:
+        raise CheckFailed(
+            f"{path.name} is not the file handed in with the notebook: it was replaced while "
+            "the notebook was graded (only the checkpoint you hand in counts)."
+        )
+
+
 CONFIG_LIMITS = {
     "vocab_size": (2, 1_000_000),
     "embed_size": (1, 4096),
@@ -368,6 +395,7 @@ def grade_imdb_checkpoint(
     Prints the accuracy and returns nothing: a number left as a test cell's output would
     be read by nbgrader as partial credit.
     """
+    _require_the_handed_in_file(Path(path))
     try:
         checkpoint = read_checkpoint(path)
     except CheckpointError as err:
