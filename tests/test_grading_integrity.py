@@ -7,6 +7,7 @@ import nbformat
 import pytest
 
 from rnncourse_grader import integrity, sanitize
+from rnncourse_grader.outcome import GraderFault
 from tests.course import ROOT, solution_cells
 
 LESSON = "01_rnn_forward"
@@ -111,12 +112,18 @@ def test_only_functions_that_passed_in_the_kernel_are_checked(template):
     assert {status for status, _ in got.values()} == {"not checked"}
 
 
-def test_a_process_that_dies_keeps_the_verdicts_before_it(template):
-    got = verdicts(template, {**REF, "rnn_num_params": "import os\nos._exit(3)\n"})
-    before = ("rnn_cell_forward", "rnn_forward", "rnn_params_from_torch")
-    assert all(got[f] == ("pass", "") for f in before)
-    for f in ("rnn_num_params", "sequence_loss", "train_step"):
-        assert got[f][0] == "fail" and "ended early (exit status 3)" in got[f][1]
+def test_a_runner_that_dies_before_answering_is_the_graders_failure(template):
+    """No verdict is made up for functions the runner never answered: the submission is
+    retried by the batch, then not graded (see test_grading_faults)."""
+    with pytest.raises(GraderFault, match=r"ended early \(exit status 3\) before it checked"):
+        verdicts(template, {**REF, "rnn_num_params": "import os\nos._exit(3)\n"})
+
+
+def test_a_runner_that_dies_after_answering_everything_keeps_its_verdicts(template):
+    """Dying after the last answer (e.g. at exit) loses nothing: every verdict came back."""
+    passed = {"test_rnn_cell_forward_matches_torch"}
+    got = verdicts(template, {**REF, "sequence_loss": "import os\nos._exit(3)\n"}, passed)
+    assert got["rnn_cell_forward"] == ("pass", "")
 
 
 def test_expected_values_never_reach_the_students_process(template, monkeypatch):
@@ -127,7 +134,8 @@ def test_expected_values_never_reach_the_students_process(template, monkeypatch)
         return [], "not run"
 
     monkeypatch.setattr(integrity, "_spawn", spy)
-    integrity.run_pass(LESSON, notebook(template, REF), template, ALL_TESTS, seed=3, policy={})
+    with pytest.raises(GraderFault):  # the spy answers nothing
+        integrity.run_pass(LESSON, notebook(template, REF), template, ALL_TESTS, seed=3, policy={})
     import numpy as np
 
     spec = integrity.lesson_spec(LESSON)

@@ -39,7 +39,7 @@ from pathlib import Path
 
 from rnncourse_grader import limits as limits_mod
 from rnncourse_grader import pipeline, report, sandbox
-from rnncourse_grader.outcome import FinalGrade, GradeResult, Job, Status
+from rnncourse_grader.outcome import FinalGrade, GradeResult, GraderFault, Job, Status
 from rnncourse_grader.prepare import prepare
 
 MAX_ATTEMPTS = 3  # a grader failure is tried this many times in all
@@ -321,11 +321,14 @@ def canary_problem(canary: GradeResult) -> str | None:
     """Why a lesson's reference did not get full marks (None: it did)."""
     if canary.full_marks():
         return None
-    if canary.status is not Status.GRADED:
-        return f"its reference notebook was not graded cleanly: {canary.status}: {canary.message}"
+    if canary.status is Status.GRADER:
+        return f"its reference notebook could not be graded: {canary.message}"
+    if canary.events:  # a limit acted on the reference: every student would pay for it
+        notes = "; ".join(e.note() for e in canary.events)
+        return f"its reference notebook lost points to the grader's limits ({notes})"
     lost = [c for c in canary.cells if (c.manual_score or c.auto_score or 0) < c.max_score]
     why = "; ".join(f"{c.grade_id}: {c.overridden or c.message or 'no points'}" for c in lost)
-    return f"its reference notebook lost points, so the limits or the environment are wrong: {why}"
+    return f"its reference notebook lost points (is its environment complete?): {why}"
 
 
 def merge(gb, result: GradeResult, main_work: Path) -> None:
@@ -422,15 +425,18 @@ def publish(results, refused, root, env, main_db: Path) -> tuple[list[str], Path
 
     work = pipeline.work_dir(root, env)
     written = [r for r in results if r.written and r.lesson not in refused]
-    with Gradebook(f"sqlite:///{main_db}") as gb:
-        for result in written:
-            merge(gb, result, work)
-    tampered = verify(main_db, written)
-    csv_path = work / "grades.csv"
-    pipeline.nbgrader("export", "--to", str(csv_path), root=root, env=env)
     withheld = {(r.student, r.lesson) for r in results if r not in written}
-    report.blank_rows(csv_path, withheld)
-    by_notebook, by_cell = report.write_csvs(results, work, withheld)
+    csv_path = work / "grades.csv"
+    try:
+        with Gradebook(f"sqlite:///{main_db}") as gb:
+            for result in written:
+                merge(gb, result, work)
+        tampered = verify(main_db, written)
+        pipeline.nbgrader("export", "--to", str(csv_path), root=root, env=env)
+        report.blank_rows(csv_path, withheld)
+        by_notebook, by_cell = report.write_csvs(results, work, withheld)
+    except Exception as err:  # a full disk, a locked gradebook: the run failed, say so
+        raise GraderFault(f"publishing the grades failed: {type(err).__name__}: {err}") from err
     return tampered, csv_path, by_notebook, by_cell
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from nbgrader.api import Gradebook
 
 from rnncourse_grader import batch, importing, pipeline
+from rnncourse_grader.outcome import GraderFault
 
 
 def submitted(root: Path = pipeline.ROOT, env: dict | None = None) -> dict[str, list[str]]:
@@ -88,7 +89,7 @@ def grade_all(
             workers=workers,
             limit_overrides=limit_overrides,
         )
-    except OSError as err:  # the work folder's disk, most often: nothing half-written counts
+    except (GraderFault, OSError) as err:  # the work folder's disk, most often
         print(f"course grade: the grading run failed ({err}); no new grades were published.")
         return 2
     print(run.summary)
