@@ -1,6 +1,6 @@
 """Benchmark: grade a synthetic class with 1 and with 2 workers, in one run.
 
-A class of N submissions per lesson (default 40 of lesson 01: half reference, a quarter stubs,
+A class of N submissions per lesson (default 60 of lesson 01: half reference, a quarter stubs,
 a quarter with one typical bug each) is exported as a flat LMS zip, imported, and graded
 twice in fresh scratch courses: once with one worker, once with two. Prints and appends to
 bench/results/grading.jsonl one JSON line per run and one for the comparison:
@@ -11,9 +11,11 @@ bench/results/grading.jsonl one JSON line per run and one for the comparison:
 - the speed-up of two workers over one (target >= 1.7 on two cores), and whether both runs
   gave the same grades;
 - the CPU seconds the run used and how many cores it got (CPU / wall), and the load average
-  before and after each run: other work on a shared machine takes cores from the second worker.
+  before and after each run: other work on a shared machine takes cores from the second worker;
+- how many grader failures were retried, how many submissions ended not graded, and whether
+  the reference canary (one more notebook per lesson, in the wall time) got full marks.
 
-    .venv/bin/python bench/bench_grading.py [--count 40] [--lessons 01_rnn_forward]
+    .venv/bin/python bench/bench_grading.py [--count 60] [--lessons 01_rnn_forward]
 """
 
 import argparse
@@ -26,6 +28,7 @@ import sys
 import tempfile
 import time
 import zipfile
+from collections import Counter
 from pathlib import Path
 
 import torch
@@ -94,10 +97,10 @@ def grade_once(lessons: list[str], count: int, workers: int, scratch: Path) -> t
     wall = time.perf_counter() - start
     cpu = _children_cpu() - cpu_before  # workers, kernels, integrity runs, nbgrader export
     load_after = os.getloadavg()
-    timings = [r.get("timing", {}) for r in run.results if r.get("timing")]
+    timings = [r.timing for r in run.results]
 
     def mean(key):
-        values = [t[key] for t in timings if key in t]
+        values = [getattr(t, key) for t in timings if getattr(t, key) is not None]
         return round(statistics.mean(values), 3) if values else None
 
     own = mean("cells_s")
@@ -117,12 +120,16 @@ def grade_once(lessons: list[str], count: int, workers: int, scratch: Path) -> t
         "cpu_s_per_nb": round(cpu / n, 3),
         # how many of the machine's cores the run got: ~workers when it had them to itself
         "cores_used": round(cpu / wall, 2),
-        "statuses": {s: sum(r["status"] == s for r in run.results) for s in ("graded", "error")},
+        "statuses": dict(Counter(str(r.status) for r in run.results)),
+        "not_graded": len(run.not_graded),
+        "retries": run.retries,  # grader failures tried again (kernel start, dead worker, ...)
+        "canaries": len(run.canaries),  # the lessons' reference notebooks, graded in the run
+        "canaries_full_marks": all(c.full_marks() for c in run.canaries),
         "loadavg_before": [round(x, 2) for x in load_before],
         "loadavg_after": [round(x, 2) for x in load_after],
         **environment(),
     }
-    grades = {(r["student"], r["lesson"]): r.get("final") for r in run.results}
+    grades = {(r.student, r.lesson): r.final for r in run.results}
     return record, grades
 
 
@@ -142,7 +149,7 @@ def environment() -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--count", type=int, default=40, help="submissions per lesson")
+    parser.add_argument("--count", type=int, default=60, help="submissions per lesson")
     parser.add_argument("--lessons", nargs="+", default=["01_rnn_forward"])
     args = parser.parse_args()
     records = []

@@ -8,7 +8,6 @@ import json
 from pathlib import Path
 
 import jupytext
-import nbformat
 
 from rnncourse_grader import pipeline
 
@@ -57,14 +56,7 @@ def reference_namespace(lesson_id: str, skip_graded_tests: bool = True) -> dict:
 
 def make_submission(released: Path, answers: dict[str, str], target: Path) -> Path:
     """Write the released notebook with the given answer cells filled in (by grade_id)."""
-    nb = nbformat.read(released, as_version=4)
-    for cell in nb.cells:
-        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if grade_id in answers:
-            cell.source = answers[grade_id]
-    target.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, target)
-    return target
+    return pipeline.fill_answers(released, answers, target)
 
 
 def read_notebook_json(path: Path) -> dict:

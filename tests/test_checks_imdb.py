@@ -633,6 +633,40 @@ def test_grading_says_why_a_checkpoint_falls_short(ref, tmp_path, monkeypatch, a
     assert graded.grade_imdb_checkpoint(tmp_path / "imdb_model.pt") is None  # passes, silently
 
 
+def test_the_course_grader_grades_only_the_checkpoint_handed_in(ref, tmp_path, monkeypatch):
+    """Under ``course grade`` the sandbox names the files handed in (with their hashes): a
+    checkpoint missing there, or different from it, was made while grading and never counts."""
+    import json
+
+    from rnncourse.data._files import sha256_file
+    from rnncourse_grader.sandbox import HANDED_IN_VAR
+
+    path = tmp_path / "imdb_model.pt"
+    _checkpoint(ref, path)
+    monkeypatch.setattr(graded, "heldout_slice", lambda n: SimpleNamespace(texts=[], labels=[]))
+    monkeypatch.setattr(graded, "checkpoint_accuracy", lambda *args, **kw: 0.9)
+    monkeypatch.setenv(HANDED_IN_VAR, json.dumps({}))  # nothing was handed in
+    fails(graded.grade_imdb_checkpoint, path, match="no imdb_model.pt was handed in")
+    monkeypatch.setenv(HANDED_IN_VAR, json.dumps({path.name: "0" * 64}))  # replaced since
+    fails(graded.grade_imdb_checkpoint, path, match="not the file handed in")
+    monkeypatch.setenv(HANDED_IN_VAR, json.dumps({path.name: sha256_file(path)}))
+    assert graded.grade_imdb_checkpoint(path) is None
+    monkeypatch.delenv(HANDED_IN_VAR)  # nbgrader's own autograde or validate: the file counts
+    assert graded.grade_imdb_checkpoint(path) is None
+
+
+def test_under_autograde_the_lesson_never_saves_over_the_checkpoint(monkeypatch):
+    """The lesson's save cell writes elsewhere while autograded, whatever was handed in."""
+    source = (ROOT / "solutions" / LESSON / f"{LESSON}.py").read_text()
+    assert "if under_autograde() or (under_nbgrader() and CHECKPOINT_PATH.exists()):" in source
+    from rnncourse.device import under_autograde
+
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    assert under_autograde()
+    monkeypatch.setenv("NBGRADER_EXECUTION", "validate")
+    assert not under_autograde()
+
+
 def test_autograde_refuses_the_instructors_own_checkpoint(ref, tmp_path, monkeypatch):
     """nbgrader copies solutions/<id>/ files over submissions: that copy must never pass."""
     from rnncourse_grader import pipeline

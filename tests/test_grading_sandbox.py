@@ -1,5 +1,6 @@
 """The sandbox every student process starts through: environment, limits, hidden folders."""
 
+import hashlib
 import json
 import os
 import subprocess
@@ -81,3 +82,26 @@ def test_answers_are_hidden_and_root_keeps_no_capability(seen):
     assert got["hidden"] == []  # an empty tmpfs over the folder
     if got["uid"] == 0:
         assert int(got["caps"][0], 16) == 0  # cannot unmount it
+
+
+def test_files_handed_in_are_copied_into_the_private_home_with_their_hashes(tmp_path):
+    handed = tmp_path / "submission" / "imdb_model.pt"
+    handed.parent.mkdir()
+    handed.write_bytes(b"weights" * 1000)
+    policy = {"files": {"imdb_model.pt": str(handed)}, "tmp_base": str(tmp_path / "kernels")}
+    probe = (
+        "import hashlib, json, os\n"
+        "seen = json.loads(os.environ['RNNCOURSE_HANDED_IN'])\n"
+        "data = open('imdb_model.pt', 'rb').read()\n"
+        "print(json.dumps([seen, hashlib.sha256(data).hexdigest(), os.getcwd()]))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", "rnncourse_grader.sandbox", "--", sys.executable, "-c", probe],
+        env={**os.environ, "RNNCOURSE_SANDBOX": json.dumps(policy)},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    seen, digest, cwd = json.loads(out)
+    assert seen == {"imdb_model.pt": digest} and cwd.startswith(str(tmp_path / "kernels"))
+    assert digest == hashlib.sha256(handed.read_bytes()).hexdigest()

@@ -26,19 +26,25 @@ TESTS = {  # grade id -> points, in the trimmed lesson
 FULL = sum(TESTS.values())
 
 
-def trimmed_course(tmp: Path) -> tuple[Path, dict, Path]:
-    """A scratch course whose lesson 01 stops before training; returns (root, env, released)."""
+def trimmed_course(tmp: Path, cuts: dict[str, str] | None = None) -> tuple[Path, dict, Path]:
+    """A scratch course whose lessons stop before a section; returns (root, env, released).
+
+    ``cuts``: lesson id -> the heading its source is cut at (default: lesson 01 before its
+    training section). ``released`` is lesson 01's released notebook.
+    """
     root, env = scratch_course(tmp, with_sources=False)
-    source = root / "solutions" / LESSON / f"{LESSON}.py"
-    nb = jupytext.read(source, fmt="py:percent")
-    cut = next(
-        i
-        for i, c in enumerate(nb.cells)
-        if c.cell_type == "markdown" and c.source.startswith("## 5.")
-    )
-    nb.cells = nb.cells[:cut]
-    jupytext.write(nb, source, fmt="py:percent")
-    pipeline.release([LESSON], root=root, env=env)
+    cuts = cuts or {LESSON: "## 5."}
+    for lesson, heading in cuts.items():
+        source = root / "solutions" / lesson / f"{lesson}.py"
+        nb = jupytext.read(source, fmt="py:percent")
+        cut = next(
+            i
+            for i, c in enumerate(nb.cells)
+            if c.cell_type == "markdown" and f"\n{heading}" in f"\n{c.source}"
+        )
+        nb.cells = nb.cells[:cut]
+        jupytext.write(nb, source, fmt="py:percent")
+    pipeline.release(list(cuts), root=root, env=env)
     released = root / "lessons" / LESSON / f"{LESSON}.ipynb"
     return root, env, released
 
@@ -61,13 +67,13 @@ def edit(path: Path, change) -> Path:
     return path
 
 
-def cell_scores(root: Path, env: dict, student: str) -> dict[str, float]:
-    """grade id -> final score (overrides included) of a student's lesson 01."""
+def cell_scores(root: Path, env: dict, student: str, lesson: str = LESSON) -> dict[str, float]:
+    """grade id -> final score (overrides included) of a student's lesson (01 by default)."""
     from nbgrader.api import Gradebook
 
     db = pipeline.work_dir(root, env) / "gradebook.db"
     with Gradebook(f"sqlite:///{db}") as gb:
-        sub = gb.find_submission(LESSON, student)
+        sub = gb.find_submission(lesson, student)
         return {g.name: g.score for nb in sub.notebooks for g in nb.grades}
 
 

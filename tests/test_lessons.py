@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from rnncourse_grader import pipeline
+from rnncourse_grader import batch, pipeline
 from tests.course import scratch_course
 
 LESSONS = pipeline.lesson_ids()
@@ -21,11 +21,37 @@ def test_lessons_match_a_fresh_build_and_leak_nothing():
     assert pipeline.check_release() == []
 
 
-@pytest.mark.parametrize("lesson_id", LESSONS)
+IMDB = "05_imdb_sentiment"
+
+
+@pytest.mark.parametrize("lesson_id", [lesson for lesson in LESSONS if lesson != IMDB])
 def test_solution_passes_all_tests(tmp_path, lesson_id):
     root, env = scratch_course(tmp_path)
     ok, output = pipeline.validate(root / "solutions" / lesson_id / f"{lesson_id}.ipynb", root=root)
     assert ok, output
+
+
+def test_imdb_solution_passes_then_grades_full_marks_from_a_fresh_clone(tmp_path):
+    """Lesson 05 validates (its run saves imdb_model.pt beside it), then a class of the
+    reference, handing in that checkpoint, is graded with no data cache yet: the grader
+    builds the cache before any kernel runs (the kernel's file-size limit is below its size)
+    and the reference gets every point, as does the lesson's canary."""
+    root, env = scratch_course(tmp_path)
+    solution = root / "solutions" / IMDB / f"{IMDB}.ipynb"
+    ok, output = pipeline.validate(solution, root=root)
+    assert ok, output
+    checkpoint = solution.parent / "imdb_model.pt"
+    assert checkpoint.is_file()
+    env["RNNCOURSE_DATA_DIR"] = str(tmp_path / "fresh-cache")  # a fresh clone: nothing cached
+    submission = pipeline.work_dir(root, env) / "submitted" / "ref" / IMDB / f"{IMDB}.ipynb"
+    pipeline.reference_submission(IMDB, submission, root)
+    assert (submission.parent / "imdb_model.pt").read_bytes() == checkpoint.read_bytes()
+    run = batch.grade_class(root, env, workers=2, progress=False)
+    assert run.ok, run.summary
+    (result,) = run.results
+    assert result.totals() == (31.0, 31.0), [(c.grade_id, c.message) for c in result.cells]
+    assert [c.full_marks() for c in run.canaries] == [True]
+    assert (tmp_path / "fresh-cache" / "imdb" / "imdb_v1.npz").is_file()
 
 
 @pytest.mark.parametrize("lesson_id", LESSONS)

@@ -30,7 +30,7 @@ from nbformat.notebooknode import NotebookNode
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Integer
 
-from rnncourse_grader.outcome import Event, GraderFault
+from rnncourse_grader.outcome import Event, GraderFault, Timing
 
 KERNEL_NAME = "rnncourse-grader"
 
@@ -66,7 +66,7 @@ def for_lesson(lesson_id: str, **overrides) -> Limits:
 # what the limits did (the student's side), how long it took, and what failed on the
 # grader's side (the kernel never started, or was killed by something other than a limit).
 EVENTS: list[Event] = []
-TIMING: dict[str, float] = {}
+TIMING = Timing()
 FAULTS: list[str] = []
 
 
@@ -147,7 +147,7 @@ class LimitedExecute(Execute):
         self.reset_execution_trackers()
         self._check_assign_resources(resources)
         EVENTS.clear()
-        TIMING.clear()
+        TIMING.kernel_start_s = TIMING.cells_s = None
         FAULTS.clear()
         self._stored, self._truncated = 0, set()
         start = time.monotonic()
@@ -191,8 +191,7 @@ class LimitedExecute(Execute):
                 cell_seconds += time.monotonic() - t0
             if stopped is not None:
                 self.shutdown_kernel = "immediate"
-        TIMING["cells_s"] = cell_seconds
-        TIMING["total_s"] = time.monotonic() - start
+        TIMING.cells_s = cell_seconds
         if not self.partial_credit:
             self._no_partial_credit()
         self.set_widgets_metadata()
@@ -214,7 +213,7 @@ class LimitedExecute(Execute):
             except Exception as err:
                 FAULTS.append(f"the kernel did not start: {type(err).__name__}: {err}"[:300])
                 raise GraderFault(FAULTS[-1]) from err
-            TIMING["kernel_start_s"] = time.monotonic() - start
+            TIMING.kernel_start_s = time.monotonic() - start
             yield
 
     def _no_partial_credit(self):

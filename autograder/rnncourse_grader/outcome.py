@@ -98,6 +98,18 @@ class FinalGrade:
 
 
 @dataclasses.dataclass
+class Timing:
+    """Seconds spent per stage of one job (None: the stage did not run)."""
+
+    kernel_start_s: float | None = None  # start the kernel, up to its first reply
+    cells_s: float | None = None  # the notebook's cells (its own compute)
+    autograde_s: float | None = None  # nbgrader's autograde, kernel and cells included
+    integrity_s: float | None = None
+    feedback_s: float | None = None
+    total_s: float | None = None  # the whole job in the worker
+
+
+@dataclasses.dataclass
 class GradeResult:
     job: int
     student: str
@@ -111,7 +123,7 @@ class GradeResult:
     verdicts: list[Verdict] = dataclasses.field(default_factory=list)
     flagged: bool = False
     unreadable: bool = False  # a student outcome with no cells run at all
-    timing: dict[str, float] = dataclasses.field(default_factory=dict)  # stage -> seconds
+    timing: "Timing" = dataclasses.field(default_factory=lambda: Timing())
     stray_processes_killed: int = 0
     outputs: str | None = None  # folder holding this job's autograded/ and feedback/
     attempts: int = 1
@@ -168,6 +180,7 @@ def _build(cls, data: dict[str, Any]) -> GradeResult:
     fields = {k: v for k, v in data.items() if k in names}
     for name, kind in _NESTED.items():
         fields[name] = [kind(**item) for item in fields.get(name, [])]
+    fields["timing"] = Timing(**fields.get("timing", {}))
     for verdict in fields["verdicts"]:
         verdict.tests = tuple(verdict.tests)
     fields["status"] = Status(fields.get("status", "graded"))

@@ -104,6 +104,18 @@ def use_ipc(config, folder: Path) -> None:
     config.KernelManager.ip = str(Path(folder).resolve() / "k")
 
 
+def fill_answers(released: Path, answers: dict[str, str], target: Path) -> Path:
+    """Write the released notebook with these answer cells (grade id -> source) filled in."""
+    nb = nbformat.read(released, as_version=4)
+    for cell in nb.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id in answers:
+            cell.source = answers[grade_id]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, target)
+    return target
+
+
 def reference_submission(lesson_id: str, target: Path, root: Path = ROOT) -> Path:
     """The released notebook with the reference's answer cells: a submission that must get
     full marks (the grader's canary). Files the lesson grades beside the notebook (see
@@ -114,13 +126,7 @@ def reference_submission(lesson_id: str, target: Path, root: Path = ROOT) -> Pat
         for c in source.cells
         if c.metadata.get("nbgrader", {}).get("solution")
     }
-    nb = nbformat.read(root / "lessons" / lesson_id / f"{lesson_id}.ipynb", as_version=4)
-    for cell in nb.cells:
-        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if grade_id in answers:
-            cell.source = answers[grade_id]
-    target.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, target)
+    fill_answers(root / "lessons" / lesson_id / f"{lesson_id}.ipynb", answers, target)
     for name in handed_in_files(lesson_id, root):
         mine = root / "solutions" / lesson_id / name
         if mine.is_file():

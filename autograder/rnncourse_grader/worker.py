@@ -250,7 +250,7 @@ class Worker:
             traceback.print_exc()
             result.fail(Status.GRADER, f"grader error: {type(err).__name__}: {err}")
         result.stray_processes_killed += reap_strays()
-        result.timing["total_s"] = time.monotonic() - start
+        result.timing.total_s = time.monotonic() - start
         return result
 
     def read(self, job: Job, result: GradeResult):
@@ -287,25 +287,22 @@ class Worker:
     def autograde(self, job: Job, result: GradeResult) -> None:
         """nbgrader's autograde under the limits; the limits' events decide the status."""
         from nbgrader.converters import Autograde
-        from nbgrader.coursedir import CourseDirectory
 
         from rnncourse_grader import limits
 
         lim = limits.Limits(**job.limits)
         files = self.handed_in(job)
         self.write_kernelspec(self.policy(lim, lim.notebook_timeout + 60, files))
-        config = self.config(lim)
-        coursedir = CourseDirectory(config=config)
-        coursedir.assignment_id, coursedir.student_id = job.lesson, job.student
         t0 = time.monotonic()
         try:
-            Autograde(coursedir=coursedir, config=config).start()
+            Autograde(**self.converter_args(job)).start()
         except Exception as err:
             detail = "; ".join(limits.FAULTS or [line for line in self.errors.lines if line])
             raise GraderFault(f"autograde failed: {detail[-300:] or err}") from err
         finally:
-            result.timing["autograde_s"] = time.monotonic() - t0
-            result.timing.update(limits.TIMING)
+            result.timing.autograde_s = time.monotonic() - t0
+            result.timing.kernel_start_s = limits.TIMING.kernel_start_s
+            result.timing.cells_s = limits.TIMING.cells_s
             result.events = list(limits.EVENTS)
         if limits.FAULTS:
             raise GraderFault("; ".join(limits.FAULTS))
@@ -314,6 +311,17 @@ class Worker:
             result.fail(Status.STUDENT, "limits: " + ", ".join(kinds))
         result.stray_processes_killed += reap_strays()
         self._kernel_verdicts(job, result)
+
+    def converter_args(self, job: Job) -> dict:
+        """coursedir and config for one of nbgrader's converters, on this job's submission."""
+        from nbgrader.coursedir import CourseDirectory
+
+        from rnncourse_grader import limits
+
+        config = self.config(limits.Limits(**job.limits))
+        coursedir = CourseDirectory(config=config)
+        coursedir.assignment_id, coursedir.student_id = job.lesson, job.student
+        return {"coursedir": coursedir, "config": config}
 
     def handed_in(self, job: Job) -> dict[str, str]:
         """Files the lesson grades from the submission folder (e.g. lesson 05's checkpoint)."""
@@ -357,7 +365,7 @@ class Worker:
             )
         finally:
             result.stray_processes_killed += reap_strays()
-            result.timing["integrity_s"] = time.monotonic() - t0
+            result.timing.integrity_s = time.monotonic() - t0
         if report is not None:
             result.verdicts = list(report.verdicts)
             self.apply_overrides(job, report, result)
@@ -368,19 +376,13 @@ class Worker:
 
     def feedback(self, job: Job, result: GradeResult) -> None:
         from nbgrader.converters import GenerateFeedback
-        from nbgrader.coursedir import CourseDirectory
 
-        from rnncourse_grader import limits
-
-        config = self.config(limits.Limits(**job.limits))
-        coursedir = CourseDirectory(config=config)
-        coursedir.assignment_id, coursedir.student_id = job.lesson, job.student
         t0 = time.monotonic()
         try:
-            GenerateFeedback(coursedir=coursedir, config=config).start()
+            GenerateFeedback(**self.converter_args(job)).start()
         except Exception as err:
             raise GraderFault(f"feedback could not be generated: {err}") from err
-        result.timing["feedback_s"] = time.monotonic() - t0
+        result.timing.feedback_s = time.monotonic() - t0
         page = self.work / "feedback" / job.student / job.lesson / f"{job.lesson}.html"
         inject_notes(page, result.notes + [e.note() for e in result.events])
 
