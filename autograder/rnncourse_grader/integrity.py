@@ -16,7 +16,9 @@ every graded function whose test passed in the kernel, the grader:
 A function that passed in the kernel but fails here loses the points of its tests: the worker
 sets a manual score of 0 in the gradebook (nbgrader's override), comments on the answer cell,
 flags the submission, and the report lists it. The checks are the same properties as the
-notebook's tests (no stricter), so an honest solution never loses points here.
+notebook's tests (no stricter), so an honest solution never loses points here. A runner
+that dies, hangs or garbles its reply before it answered every function is the grader's
+failure (``GraderFault``): no verdict is made up, and the batch retries the submission.
 
 Lessons register their probes in ``REGISTRY``: a module with ``INTEGRITY = LessonIntegrity(...)``
 whose recipes run in the student's process and whose ``cases``/``expected``/``compare`` run in
