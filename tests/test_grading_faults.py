@@ -127,6 +127,27 @@ def test_a_worker_killed_mid_notebook_is_retried(course, tmp_path):
     assert run.retries == 1
 
 
+def test_a_kernel_killed_by_sigkill_is_retried_not_zeroed(course, tmp_path):
+    """SIGKILL comes from outside (no limit of ours sends it): the machine's fault."""
+    root, env = _class(course, tmp_path, "kernel_sigkill", times=1)
+    run = _grade(root, env)
+    _right_grades(root, env, run)
+    assert run.retries == 1 and len(list((tmp_path / "fault").iterdir())) == 1
+
+
+def test_a_canary_that_lost_points_to_the_integrity_pass_is_refused():
+    """The override is a manual score of 0 over a full automatic score: it counts."""
+    canary = GradeResult(0, batch.CANARY, LESSON, canary=True)
+    canary.cells = [
+        CellGrade("nb", "test_a", 2.0, auto_score=2.0),
+        CellGrade("nb", "test_b", 3.0, auto_score=3.0, manual_score=0.0, overridden="differs"),
+    ]
+    assert not canary.full_marks()
+    assert batch.canary_problem(canary).endswith("test_b: differs")
+    canary.cells[1].manual_score = 3.0
+    assert canary.full_marks() and batch.canary_problem(canary) is None
+
+
 def test_an_integrity_runner_that_dies_is_not_a_zero(course, tmp_path):
     root, env = _class(course, tmp_path, "integrity_runner", times=999)
     run = _grade(root, env, workers=2)

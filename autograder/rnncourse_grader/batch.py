@@ -326,7 +326,7 @@ def canary_problem(canary: GradeResult) -> str | None:
     if canary.events:  # a limit acted on the reference: every student would pay for it
         notes = "; ".join(e.note() for e in canary.events)
         return f"its reference notebook lost points to the grader's limits ({notes})"
-    lost = [c for c in canary.cells if (c.manual_score or c.auto_score or 0) < c.max_score]
+    lost = [c for c in canary.cells if c.score < c.max_score]
     why = "; ".join(f"{c.grade_id}: {c.overridden or c.message or 'no points'}" for c in lost)
     return f"its reference notebook lost points (is its environment complete?): {why}"
 

@@ -68,6 +68,13 @@ class CellGrade:
     message: str = ""  # the check's message (first error line) when it failed
     overridden: str = ""  # why the integrity pass took the points back
 
+    @property
+    def score(self) -> float:
+        """nbgrader's rule: a manual score, when there is one, replaces the automatic one."""
+        if self.manual_score is not None:
+            return self.manual_score
+        return self.auto_score or 0.0
+
 
 @dataclasses.dataclass
 class Comment:
@@ -153,10 +160,7 @@ class GradeResult:
         """Every graded cell got all its points (what a reference must get)."""
         if self.status is not Status.GRADED or not self.cells:
             return False
-        return all(
-            (c.manual_score if c.manual_score is not None else c.auto_score or 0.0) >= c.max_score
-            for c in self.cells
-        )
+        return all(c.score >= c.max_score for c in self.cells)
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self))

@@ -6,8 +6,10 @@ a busy or broken grading machine does:
 
 - ``kernel_start``: the kernel exits before it binds its sockets, printing the error the
   TCP race gave (as if another process had taken its port);
-- ``worker_kill``: a second after the kernel starts, it kills its grading worker (the
+- ``worker_kill``: after the kernel has run two cells, it kills its grading worker (the
   worker dies in the middle of the notebook);
+- ``kernel_sigkill``: after two cells, the kernel is killed with SIGKILL, which no limit of
+  the grader sends (as the machine's out-of-memory killer would);
 - ``integrity_runner``: the integrity runner exits before it answers;
 - ``fill_disk``: the grading worker, as it starts, fills the file system of ``path``.
 """
@@ -44,14 +46,23 @@ def _fill(folder: str) -> None:
         pass
 
 
-def _kill_parent_soon() -> None:
+def _kill_mid_notebook(pid: int) -> None:
+    """SIGKILL ``pid`` once the kernel has run two cells: in the middle of the notebook,
+    however fast or slow the machine is."""
     import signal
     import threading
     import time
 
     def kill():
-        time.sleep(1.0)
-        os.kill(os.getppid(), signal.SIGKILL)
+        while True:
+            time.sleep(0.05)
+            try:  # IPython may be half imported still
+                shell = sys.modules["IPython"].get_ipython()
+            except (KeyError, AttributeError):
+                continue
+            if shell is not None and shell.execution_count >= 3:
+                os.kill(pid, signal.SIGKILL)
+                return
 
     threading.Thread(target=kill, daemon=True).start()
 
@@ -63,7 +74,9 @@ def _inject(fault: str, times: int, path: str) -> None:
         sys.stderr.write("zmq.error.ZMQError: Address already in use (addr='tcp://127.0.0.1:1')\n")
         os._exit(1)
     if fault == "worker_kill" and kernel and _fire(times, path):
-        _kill_parent_soon()
+        _kill_mid_notebook(os.getppid())
+    if fault == "kernel_sigkill" and kernel and _fire(times, path):
+        _kill_mid_notebook(os.getpid())
     if fault == "integrity_runner" and "rnncourse_grader.integrity_runner" in argv:
         if _fire(times, path):
             os._exit(3)
