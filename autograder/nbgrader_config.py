@@ -7,6 +7,8 @@ lessons/, and every work folder under autograder/work/ (gitignored).
 import os
 from pathlib import Path
 
+from rnncourse_grader.manifest import handed_in_by_lesson
+
 c = get_config()  # noqa: F821
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,11 +35,20 @@ c.CourseDirectory.feedback_directory = str(WORK / "feedback")
 c.CourseDirectory.db_url = f"sqlite:///{WORK / 'gradebook.db'}"
 # generate_assignment copies every non-notebook file of solutions/<id>/ to students; the
 # jupytext sources (*.py) are the instructor's answers and must never be copied.
-c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.py"]
-# Lesson 05 grades the checkpoint a student hands in: the instructor's own (left beside the
-# solution by running it) must never be copied over the student's at autograde. (Not "*.pt" in
-# `ignore`: nbgrader applies that list to the student's files too, and would drop theirs.)
-c.Autograde.exclude_overwriting = {"05_imdb_sentiment": ["imdb_model.pt"]}
+# The lesson's manifest (lesson.toml) is the grader's.
+c.CourseDirectory.ignore = [
+    ".ipynb_checkpoints",
+    "*.pyc",
+    "__pycache__",
+    "feedback",
+    "*.py",
+    "lesson.toml",
+]
+# Files a lesson grades beside the notebook (its manifest's `handed_in`, e.g. lesson 05's
+# checkpoint): the instructor's own (left beside the solution by running it) must never be
+# copied over the student's at autograde. (Not in `ignore`: nbgrader applies that list to the
+# student's files too, and would drop theirs.)
+c.Autograde.exclude_overwriting = handed_in_by_lesson(ROOT)
 c.Exchange.root = str(EXCHANGE)
 # Where the instructor's own assignment list (the student view in `make lab`) fetches lessons:
 # a gitignored folder, not the repository root. Students have their own config (see

@@ -8,13 +8,14 @@ which submissions to regrade.
 """
 
 import csv
+import dataclasses
 import os
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from rnncourse_grader import batch, grading, pipeline, prepare, sandbox
+from rnncourse_grader import batch, grading, manifest, pipeline, sandbox
 from rnncourse_grader.outcome import CellGrade, Event, GradeResult, GraderFault, Status, Verdict
 from tests.test_grading_support import (
     LESSON,
@@ -169,7 +170,13 @@ def test_a_limit_the_reference_exceeds_publishes_nothing_and_keeps_old_grades(co
 
 
 def test_a_lesson_whose_data_cannot_be_prepared_is_not_graded(course, tmp_path, monkeypatch):
-    monkeypatch.setitem(prepare.PREPARE, LESSON, "raise SystemExit('the archive is corrupt')")
+    read = manifest.load
+
+    def corrupt_archive(lesson, root=manifest.ROOT):
+        broken = "raise SystemExit('the archive is corrupt')"
+        return dataclasses.replace(read(lesson, root), prepare=broken)
+
+    monkeypatch.setattr(manifest, "load", corrupt_archive)
     root, env = _class(course, tmp_path)
     run = _grade(root, env, workers=2)
     _nothing_written(root, env, run)

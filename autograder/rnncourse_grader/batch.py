@@ -137,7 +137,7 @@ def plan(root, work, run_dir, lessons, students, limit_overrides, salt) -> list[
     entries = [(CANARY, lesson, _canary(root, run_dir, lesson)) for lesson in lessons_found]
     jobs = []
     for i, (student, lesson, path) in enumerate(entries + found):
-        lim = limits_mod.for_lesson(lesson, **(limit_overrides or {}))
+        lim = limits_mod.for_lesson(lesson, root, **(limit_overrides or {}))
         jobs.append(
             Job(
                 job=i,
@@ -468,7 +468,7 @@ def grade_class(
         pool = Pool(
             n, _worker_config(root, work, run_dir, kernel_tmp), run_dir, pipeline.tool_env(env)
         )
-        for lesson, why in prepare(lessons_found, env).items():
+        for lesson, why in prepare(lessons_found, env, root).items():
             pool.refuse(lesson, why)
         results, canaries = _collect(pool, jobs, progress)
         tampered, csv_path, by_notebook, by_cell = publish(

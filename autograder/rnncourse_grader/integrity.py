@@ -20,9 +20,11 @@ notebook's tests (no stricter), so an honest solution never loses points here. A
 that dies, hangs or garbles its reply before it answered every function is the grader's
 failure (``GraderFault``): no verdict is made up, and the batch retries the submission.
 
-Lessons register their probes in ``REGISTRY``: a module with ``INTEGRITY = LessonIntegrity(...)``
-whose recipes run in the student's process and whose ``cases``/``expected``/``compare`` run in
-the grader (see ``integrity_rnn_forward`` for lesson 01).
+A lesson's manifest names its probe module (``integrity = "..."``): a module whose
+``PROBES`` map an answer to its ``Method``: a recipe, which runs in the student's process, and
+``cases``/``expected``/``compare``, which run in the grader (see ``integrity_rnn_forward`` for
+lesson 01). Which tests lose their points, and what the function may not call, come from the
+manifest.
 """
 
 import base64
@@ -37,17 +39,24 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from rnncourse_grader.outcome import GraderFault, Verdict
 
-# lesson id -> module with INTEGRITY (add a line when a lesson gets its probes)
-REGISTRY = {
-    "01_rnn_forward": "rnncourse_grader.integrity_rnn_forward",
-}
 MAX_REPLY_BYTES = 50_000_000
+
+
+@dataclasses.dataclass(frozen=True)
+class Method:
+    """How a lesson's probe module checks one answer outside the kernel."""
+
+    recipe: str  # function of the probe module, run in the student's process
+    cases: Callable[[np.random.Generator], list[dict]]  # grader: inputs (numpy arrays, ints)
+    expected: Callable[[dict], Any]  # grader: the reference result for one case
+    compare: Callable[[Any, Any, dict], str | None]  # grader: None when equal, else why not
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,9 +90,27 @@ class Report:
         return [v for v in self.verdicts if v.status == "fail"]
 
 
-def lesson_spec(lesson_id: str) -> LessonIntegrity | None:
-    name = REGISTRY.get(lesson_id)
-    return importlib.import_module(name).INTEGRITY if name else None
+def lesson_spec(lesson_id: str, root: Path | None = None) -> LessonIntegrity | None:
+    """The lesson's probes: its manifest's module's ``PROBES``, with the manifest's facts."""
+    from rnncourse_grader import manifest
+
+    facts = manifest.load(lesson_id, root or manifest.ROOT)
+    if facts.integrity is None:
+        return None
+    methods: dict[str, Method] = importlib.import_module(facts.integrity).PROBES
+    probes = tuple(
+        Probe(
+            function,
+            facts.tests_of(function),
+            method.recipe,
+            method.cases,
+            method.expected,
+            method.compare,
+            forbid=facts.answers[function].forbid,
+        )
+        for function, method in methods.items()
+    )
+    return LessonIntegrity(facts.integrity, probes)
 
 
 def seed_for(salt: str, student: str, lesson_id: str) -> int:
@@ -244,9 +271,10 @@ def run_pass(
     seed: int,
     policy: dict,
     timeout: float = 120,
+    root: Path | None = None,
 ) -> Report | None:
     """Check every function whose tests passed in the kernel; None if the lesson has no probes."""
-    spec = lesson_spec(lesson_id)
+    spec = lesson_spec(lesson_id, root)
     if spec is None:
         return None
     start = time.monotonic()

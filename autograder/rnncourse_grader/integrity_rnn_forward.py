@@ -17,7 +17,7 @@ from rnncourse.checks.rnn import (
     reference_rnn_forward,
     reference_sequence_loss,
 )
-from rnncourse_grader.integrity import LessonIntegrity, Probe, compare_tensor, describe
+from rnncourse_grader.integrity import Method, compare_tensor, describe
 
 
 def _t(array):
@@ -260,58 +260,14 @@ def train_compare(got, want, case):
     return None
 
 
-INTEGRITY = LessonIntegrity(
-    module=__name__,
-    probes=(
-        Probe(
-            "rnn_cell_forward",
-            ("test_rnn_cell_forward_matches_torch",),
-            "call",
-            cell_cases,
-            cell_expected,
-            cell_compare,
-            forbid="rnn",
-        ),
-        Probe(
-            "rnn_forward",
-            ("test_rnn_forward_matches_torch",),
-            "call",
-            forward_cases,
-            forward_expected,
-            forward_compare,
-            forbid="rnn",
-        ),
-        Probe(
-            "rnn_params_from_torch",
-            ("test_rnn_params_from_torch_reproduces_outputs",),
-            "params_then_forward",
-            params_cases,
-            params_expected,
-            params_compare,
-        ),
-        Probe(
-            "rnn_num_params",
-            ("test_rnn_num_params_matches_torch",),
-            "call",
-            count_cases,
-            count_expected,
-            count_compare,
-        ),
-        Probe(
-            "sequence_loss",
-            ("test_sequence_loss_masks_padding",),
-            "loss_and_grad",
-            loss_cases,
-            loss_expected,
-            loss_compare,
-        ),
-        Probe(
-            "train_step",
-            ("test_train_step_learns_pattern",),
-            "train_tiny",
-            train_cases,
-            train_expected,
-            train_compare,
-        ),
+# answer -> how to probe it (the tests it carries and what it may not call: lesson.toml)
+PROBES = {
+    "rnn_cell_forward": Method("call", cell_cases, cell_expected, cell_compare),
+    "rnn_forward": Method("call", forward_cases, forward_expected, forward_compare),
+    "rnn_params_from_torch": Method(
+        "params_then_forward", params_cases, params_expected, params_compare
     ),
-)
+    "rnn_num_params": Method("call", count_cases, count_expected, count_compare),
+    "sequence_loss": Method("loss_and_grad", loss_cases, loss_expected, loss_compare),
+    "train_step": Method("train_tiny", train_cases, train_expected, train_compare),
+}

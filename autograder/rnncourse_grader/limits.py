@@ -1,6 +1,7 @@
 """Grading limits and the notebook executor that enforces them.
 
-Limits (per lesson, overridable on the command line):
+Limits (per lesson, in its manifest ``solutions/<id>/lesson.toml``; overridable on the
+command line):
 
 - ``cell_timeout``: seconds one cell may run; the kernel is interrupted after it, the cell
   fails, and the next cell runs;
@@ -48,18 +49,12 @@ class Limits:
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 
-DEFAULT = Limits()
-# Sane defaults per lesson: its cells' real needs on two CPU cores, with a wide margin.
-LESSON_LIMITS = {
-    "01_rnn_forward": Limits(cell_timeout=90, notebook_timeout=300, memory_mb=3072),
-    "04_gru": Limits(cell_timeout=300, notebook_timeout=900),  # three models on the adding task
-    # the smoke training cell took 259 s on two busy cores; the checkpoint test reads 2,500 reviews
-    "05_imdb_sentiment": Limits(cell_timeout=600, notebook_timeout=1500, memory_mb=6144),
-}
+def for_lesson(lesson_id: str, root=None, **overrides) -> Limits:
+    """The lesson's limits (its manifest's ``[limits]``: its cells' real needs on two CPU
+    cores, with a wide margin), with the non-None ``overrides`` applied."""
+    from rnncourse_grader import manifest
 
-
-def for_lesson(lesson_id: str, **overrides) -> Limits:
-    return LESSON_LIMITS.get(lesson_id, DEFAULT).replace(**overrides)
+    return manifest.load(lesson_id, root or manifest.ROOT).limits.replace(**overrides)
 
 
 # What happened while the last notebook ran (one worker grades one notebook at a time):

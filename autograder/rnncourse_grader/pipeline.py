@@ -87,8 +87,11 @@ def nbgrader_config(root: Path = ROOT):
 
 def handed_in_files(lesson_id: str, root: Path = ROOT) -> list[str]:
     """Files a student hands in beside the notebook and the lesson grades (e.g. a checkpoint):
-    those nbgrader must never overwrite from the release (``Autograde.exclude_overwriting``)."""
-    return list(nbgrader_config(root).Autograde.exclude_overwriting.get(lesson_id, []))
+    its manifest's ``handed_in``, which nbgrader never overwrites from the release (the
+    course's config gives them to ``Autograde.exclude_overwriting``)."""
+    from rnncourse_grader import manifest
+
+    return list(manifest.load(lesson_id, root).handed_in)
 
 
 def use_ipc(config, folder: Path) -> None:

@@ -3,29 +3,26 @@
 A grading kernel runs with a file-size limit, a memory cap and no network, and may run as an
 unprivileged user: it must find its data ready, not build it. Lesson 05's parsed IMDB cache
 (134 MB) is larger than the kernel's file-size limit, so a kernel that had to write it failed
-every data cell, for every student. ``prepare`` builds such things in a subprocess with the
-grading environment (the same ``RNNCOURSE_DATA_DIR`` and archive the kernels will see) before
-the workers start. A lesson whose preparation fails is not graded (the grader's failure).
+every data cell, for every student. ``prepare`` runs the code of the lesson manifest's
+``prepare`` (idempotent, quick when done) in a subprocess with the grading environment (the
+same ``RNNCOURSE_DATA_DIR`` and archive the kernels will see) before the workers start. A
+lesson whose preparation fails is not graded (the grader's failure).
 """
 
 import subprocess
 import sys
 from pathlib import Path
 
-from rnncourse_grader import pipeline
-
-# lesson id -> Python code that makes what its notebooks read (idempotent, quick when done)
-PREPARE = {
-    "05_imdb_sentiment": "from rnncourse.data import load_imdb\n"
-    "load_imdb(verbose=False, progress=False)\n",
-}
+from rnncourse_grader import manifest, pipeline
 
 
-def prepare(lessons: list[str], env: dict | None = None, timeout: float = 1800) -> dict[str, str]:
+def prepare(
+    lessons: list[str], env: dict | None = None, root: Path = pipeline.ROOT, timeout: float = 1800
+) -> dict[str, str]:
     """Prepare each lesson that needs it; return lesson -> why it failed (empty: all ready)."""
     failed = {}
     for lesson in lessons:
-        code = PREPARE.get(lesson)
+        code = manifest.load(lesson, root).prepare
         if code is None:
             continue
         try:

@@ -362,6 +362,7 @@ class Worker:
                 seed=job.seed,
                 policy=self.policy(lim, lim.integrity_timeout + 30),
                 timeout=lim.integrity_timeout,
+                root=self.root,
             )
         finally:
             result.stray_processes_killed += reap_strays()
