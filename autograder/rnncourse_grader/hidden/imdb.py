@@ -20,7 +20,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from rnncourse.checks import CheckFailed, imdb
-from rnncourse.data._files import sha256_file
+from rnncourse.data import sha256_file
 from rnncourse.data.checkpoint import CheckpointError, read_checkpoint
 from rnncourse_grader.guards import run_cases
 

@@ -15,6 +15,7 @@ from rnncourse.data._files import (
     DatasetError,
     LayoutError,
     data_dir,
+    sha256_file,
 )
 from rnncourse.data.checkpoint import CheckpointError, read_checkpoint
 from rnncourse.data.download import download
@@ -36,5 +37,6 @@ __all__ = [
     "download",
     "load_imdb",
     "read_checkpoint",
+    "sha256_file",
     "train_valid_split",
 ]
