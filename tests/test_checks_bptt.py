@@ -24,6 +24,7 @@ from rnncourse.checks import (
     check_train_truncated_bptt,
     check_with_spectral_radius,
 )
+from rnncourse.checks import _core as checks_core
 from rnncourse.numerics import rel_error_norm
 from rnncourse.plots import draw_bptt, plot_log_curves
 from rnncourse_grader import hidden
@@ -722,3 +723,56 @@ def test_bptt_figures_draw_on_axes():
     assert axes[2].get_yscale() == "log" and len(axes[2].lines) == 4
     assert [t.get_text() for t in axes[2].get_legend().get_texts()] == ["a", "bound", "b", "c"]
     plt.close(fig)
+
+
+# ----------------------------------------------------------------------------- alternatives
+# Correct answers written in place: ``call_student`` hands answers copies, so a reference
+# computed afterwards is never computed on numbers the answer changed.
+def rnn_backward_in_place(ref):
+    """BPTT that adds the carried gradient into dH's own step (a view), in place."""
+    rnn_cell_backward = ref["rnn_cell_backward"]
+
+    def rnn_backward(dH, caches):
+        grads, dxs = None, []
+        dh_prev = torch.zeros_like(dH[:, 0])
+        for t in reversed(range(dH.shape[1])):
+            dh = dH[:, t]
+            dh += dh_prev  # changes dH
+            dx_t, dh_prev, *step = rnn_cell_backward(dh, caches[t])
+            grads = step if grads is None else [g + s for g, s in zip(grads, step, strict=True)]
+            dxs.append(dx_t)
+        return (torch.stack(dxs[::-1], dim=1), dh_prev, *grads)
+
+    return rnn_backward
+
+
+def test_bptt_that_changes_dH_in_place_gets_full_marks(ref):
+    answer, forward = rnn_backward_in_place(ref), ref["rnn_forward_with_cache"]
+    for upstream in ("dense", "last", "sparse"):
+        check_rnn_backward(answer, forward, upstream=upstream)
+    check_rnn_backward_numerical(answer, forward)
+    check_rnn_backward_edge_cases(answer, forward)
+    hidden.check_rnn_backward_hidden(answer, forward)
+
+
+def test_without_copies_the_in_place_bptt_fails(ref, monkeypatch):
+    """What the copies fix: the same answer, handed the check's own dH, is failed."""
+    monkeypatch.setattr(checks_core, "_copy", lambda value: value)
+    with pytest.raises(CheckFailed):
+        check_rnn_backward(rnn_backward_in_place(ref), ref["rnn_forward_with_cache"])
+
+
+def test_arguments_written_by_contract_are_still_the_checks_own(ref):
+    """clip_grad_norm clips the gradients it is given; with_spectral_radius must not touch W."""
+
+    def clip_a_copy(grads, max_norm):
+        return ref["clip_grad_norm"]([g.clone() for g in grads], max_norm)
+
+    with pytest.raises(CheckFailed, match="unchanged"):
+        check_clip_grad_norm(clip_a_copy)
+
+    def scale_in_place(W, radius):
+        return W.mul_(radius / torch.linalg.eigvals(W).abs().max())
+
+    with pytest.raises(CheckFailed, match="modifies W in place"):
+        check_with_spectral_radius(scale_in_place)

@@ -21,6 +21,7 @@ from rnncourse.checks import (
     check_recall_model,
     check_state_gradient_norms,
 )
+from rnncourse.checks import _core as checks_core
 from rnncourse.checks.lstm import decay_rate, reference_lstm_gates
 from rnncourse.plots import draw_lstm_cell, plot_gate_activations, plot_runs
 from rnncourse.toy_tasks import recall_batch
@@ -668,3 +669,26 @@ def test_lstm_figures_draw_on_axes():
     plot_runs({"a": [[3, 2, 1], [3, 1, 0.5]], "b": [[2, 2, 2]]}, ax=axes[3])
     assert len(axes[3].lines) == 5  # three runs and two medians
     plt.close(fig)
+
+
+# ----------------------------------------------------------------------------- alternatives
+def lstm_cell_forward_in_place(ref):
+    """An LSTM step that updates the cell state it was given (c_prev) in place."""
+    lstm_gates = ref["lstm_gates"]
+
+    def lstm_cell_forward(x_t, state, params):
+        h_prev, c = state
+        i, f, g, o = lstm_gates(x_t, h_prev, params)
+        c.mul_(f).add_(i * g)  # changes c_prev
+        return o * torch.tanh(c), c
+
+    return lstm_cell_forward
+
+
+def test_an_lstm_step_that_updates_its_cell_state_in_place_gets_full_marks(ref, monkeypatch):
+    answer = lstm_cell_forward_in_place(ref)
+    check_lstm_cell_forward(answer)
+    hidden.check_lstm_cell_forward_hidden(answer)
+    monkeypatch.setattr(checks_core, "_copy", lambda value: value)  # what the copies fix
+    with pytest.raises(CheckFailed):
+        check_lstm_cell_forward(answer)

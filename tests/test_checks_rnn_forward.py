@@ -279,3 +279,12 @@ def test_training_check_fails_untrained_and_half_trained_models(ref):
         raise RuntimeError("shape mismatch")
 
     fails(check_next_symbol_model, broken_model, pattern, burn_in=4, match="running the model")
+
+
+def test_a_wrong_answer_that_changes_an_argument_is_told_so():
+    def rnn_cell_forward(x_t, h_prev, W_xh, W_hh, b_h):
+        h_prev.zero_()  # the bug: forgets the previous state, by writing into it
+        return torch.tanh(x_t @ W_xh + h_prev @ W_hh + b_h)
+
+    with pytest.raises(CheckFailed, match=r"changed h_prev in place"):
+        check_rnn_cell_forward(rnn_cell_forward)

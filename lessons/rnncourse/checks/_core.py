@@ -5,6 +5,7 @@ A check fails with an ``AssertionError`` whose message says what to look at, e.g
 ``largest difference 0.31 at [2, 1] (yours 0.12, expected 0.43). Is the bias inside tanh?``
 """
 
+import inspect
 from collections.abc import Callable, Sequence
 
 import torch
@@ -14,11 +15,23 @@ class CheckFailed(AssertionError):
     """Raised by every check; an AssertionError so that notebooks and pytest treat it alike."""
 
 
-def call_student(fn: Callable, *args, name: str | None = None, **kwargs):
-    """Call a student's function and turn whatever it raises into a readable failure."""
+def call_student(fn: Callable, *args, name: str | None = None, shared=(), **kwargs):
+    """Call a student's function on copies of its tensor arguments; turn what it raises into a
+    readable failure.
+
+    The check computes its reference on the originals, so an answer that updates a local
+    tensor in place (``dh += ...`` on a view of ``dH``, ``c *= f``) is not compared with
+    numbers it changed. Arguments the function writes by contract (``clip_grad_norm``'s
+    gradients) or that the check inspects afterwards are listed in ``shared`` (positions) and
+    passed as they are. Tensors that require gradients are passed as they are too (autograd
+    refuses in-place changes to them). Which copies the function changed is remembered for
+    ``expect_close``'s message.
+    """
     name = name or getattr(fn, "__name__", "your function")
+    copies = [a if i in shared else _copy(a) for i, a in enumerate(args)]
+    kw_copies = {k: _copy(v) for k, v in kwargs.items()}
     try:
-        return fn(*args, **kwargs)
+        result = fn(*copies, **kw_copies)
     except NotImplementedError:
         raise CheckFailed(
             f"{name} is not implemented yet: replace `raise NotImplementedError()` with your code."
@@ -27,6 +40,57 @@ def call_student(fn: Callable, *args, name: str | None = None, **kwargs):
         raise
     except Exception as err:  # the student's bug, reported with where it happened
         raise CheckFailed(f"{name} raised {type(err).__name__}: {err}") from err
+    labels = _argument_names(fn, len(args), list(kwargs))
+    CHANGED[:] = [
+        label
+        for label, before, after in zip(
+            labels, [*args, *kwargs.values()], [*copies, *kw_copies.values()], strict=True
+        )
+        for label in _changed(label, before, after)
+    ]
+    return result
+
+
+# Arguments the last student call changed in place (names as in its signature).
+CHANGED: list[str] = []
+
+
+def _copy(value):
+    """``value`` with each plain tensor in it (also inside lists, tuples, dicts) cloned."""
+    if isinstance(value, torch.Tensor):
+        return value if value.requires_grad else value.clone()
+    if isinstance(value, list | tuple) and any(isinstance(v, torch.Tensor) for v in value):
+        return type(value)(_copy(v) for v in value)
+    if isinstance(value, dict) and any(isinstance(v, torch.Tensor) for v in value.values()):
+        return {k: _copy(v) for k, v in value.items()}
+    return value
+
+
+def _changed(label: str, before, after) -> list[str]:
+    if after is before:
+        return []
+    if isinstance(before, torch.Tensor):
+        same = before.shape == after.shape and torch.equal(
+            torch.nan_to_num(before.detach()), torch.nan_to_num(after.detach())
+        )
+        return [] if same else [label]
+    if isinstance(before, dict):
+        return [c for k in before for c in _changed(f"{label}[{k!r}]", before[k], after[k])]
+    if isinstance(before, list | tuple):
+        pairs = zip(before, after, strict=False)
+        return [c for i, (b, a) in enumerate(pairs) for c in _changed(f"{label}[{i}]", b, a)]
+    return []
+
+
+def _argument_names(fn: Callable, n_positional: int, keywords: list[str]) -> list[str]:
+    try:
+        params = list(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        params = []
+    positional = [
+        params[i] if i < len(params) else f"argument {i + 1}" for i in range(n_positional)
+    ]
+    return positional + keywords
 
 
 def expect_tensor(name: str, value, shape: Sequence[int], dims: str = "") -> torch.Tensor:
@@ -96,7 +160,17 @@ def expect_close(
         f"{name}: largest difference {diff.reshape(-1)[flat].item():.3g}{at} "
         f"(yours {a:.6g}, expected {e:.6g})."
     )
-    raise CheckFailed(f"{message} {hint}".strip())
+    raise CheckFailed(f"{message} {hint}{_changed_note()}".strip())
+
+
+def _changed_note() -> str:
+    if not CHANGED:
+        return ""
+    return (
+        f" Note: your function changed {', '.join(CHANGED)} in place. The check gave it a copy,"
+        " but code that reads an argument after changing it reads the changed values: work"
+        " on new tensors (x = x + ..., not x += ...)."
+    )
 
 
 def first_failing_probe(student, reference, probes, *, name: str, rtol: float, atol: float):

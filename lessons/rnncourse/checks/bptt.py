@@ -700,7 +700,7 @@ def check_with_spectral_radius(
     g = torch.Generator().manual_seed(seed + 58)  # seed 0: a complex pair of largest |eigenvalue|
     W = torch.randn(size, size, generator=g, dtype=torch.float64).to(dtype)
     original = W.clone()
-    got = call_student(with_spectral_radius, W, radius)
+    got = call_student(with_spectral_radius, W, radius, shared=(0,))  # W must stay unchanged
     expect_tensor("the result", got, (size, size), "like W")
     if not torch.equal(W, original):
         raise CheckFailed(
@@ -823,7 +823,9 @@ def check_clip_grad_norm(
     originals = [gr.clone() for gr in grads]
     want_norm, want = _torch_clipped(grads, max_norm)
     total = want_norm.item()
-    got_norm = _norm_value(call_student(clip_grad_norm, grads, max_norm), "clip_grad_norm")
+    got_norm = _norm_value(
+        call_student(clip_grad_norm, grads, max_norm, shared=(0,)), "clip_grad_norm"
+    )
     tol = tolerances(dtype)
     ok_grads = all(matches(gr, w, **tol) for gr, w in zip(grads, want, strict=True))
     ok_norm = math.isclose(got_norm, total, rel_tol=tol["rtol"], abs_tol=tol["atol"])
@@ -888,7 +890,9 @@ def check_clip_grad_norm_non_finite(clip_grad_norm, *, max_norm=1.0, seed=0):
         ]
         grads[0][1, 2] = bad
         want_norm, want = _torch_clipped(grads, max_norm)
-        got_norm = _norm_value(call_student(clip_grad_norm, grads, max_norm), "clip_grad_norm")
+        got_norm = _norm_value(
+            call_student(clip_grad_norm, grads, max_norm, shared=(0,)), "clip_grad_norm"
+        )
         if not (math.isnan(got_norm) if math.isnan(bad) else got_norm == math.inf):
             raise CheckFailed(
                 f"with a gradient entry equal to {bad}, clip_grad_norm returned {got_norm:.6g}; "
