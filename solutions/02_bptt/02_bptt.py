@@ -710,9 +710,10 @@ check_gradient_flow(flow)
 #   g_p \leftarrow g_p \cdot \min\!\left(\frac{\texttt{max\_norm}}{\|g\| + 10^{-6}},\ 1\right).$$
 #
 # The norm is taken over **all** gradients together; every tensor gets the same factor. This is
-# what `torch.nn.utils.clip_grad_norm_` does, and your version must agree with it exactly, even
-# when a gradient is `inf` or `NaN` (PyTorch then returns the non-finite norm and multiplies
-# anyway: the returned norm is how a training loop notices and skips such a step).
+# what `torch.nn.utils.clip_grad_norm_` does, and your version must agree with it. When a
+# gradient is `inf` or `NaN` the norm is too, and your function must return it as it is: the
+# returned norm is how a training loop notices and skips such a step (what the gradients
+# become then does not matter; PyTorch multiplies them anyway, by 0 or NaN).
 #
 # ### Exercise 6 — `clip_grad_norm`
 
@@ -755,7 +756,7 @@ check_clip_grad_norm_hidden(clip_grad_norm)
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_clip_grad_norm_non_finite", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-"""clip_grad_norm matches clip_grad_norm_ when a gradient is inf or NaN."""
+"""clip_grad_norm returns the inf or NaN norm of inf or NaN gradients, like clip_grad_norm_."""
 check_clip_grad_norm_non_finite(clip_grad_norm)
 
 # %% [markdown]

@@ -881,7 +881,11 @@ def check_clip_grad_norm(
 
 
 def check_clip_grad_norm_non_finite(clip_grad_norm, *, max_norm=1.0, seed=0):
-    """Like clip_grad_norm_, an inf or NaN gradient gives an inf or NaN norm, and is not hidden."""
+    """Like clip_grad_norm_, an inf or NaN gradient gives an inf or NaN norm, and is not hidden.
+
+    What the gradients become then is not graded: a training loop that sees the non-finite
+    norm skips the step (PyTorch multiplies them by 0 or NaN; leaving them is as good).
+    """
     g = torch.Generator().manual_seed(seed + 77)
     for bad in (float("inf"), float("nan")):
         grads = [
@@ -889,7 +893,7 @@ def check_clip_grad_norm_non_finite(clip_grad_norm, *, max_norm=1.0, seed=0):
             torch.randn(5, generator=g, dtype=torch.float64),
         ]
         grads[0][1, 2] = bad
-        want_norm, want = _torch_clipped(grads, max_norm)
+        want_norm, _ = _torch_clipped(grads, max_norm)
         got_norm = _norm_value(
             call_student(clip_grad_norm, grads, max_norm, shared=(0,)), "clip_grad_norm"
         )
@@ -899,17 +903,9 @@ def check_clip_grad_norm_non_finite(clip_grad_norm, *, max_norm=1.0, seed=0):
                 f"expected {want_norm.item()} like clip_grad_norm_. Return the norm as computed, "
                 "so that the training loop can see that this step is broken and skip it."
             )
-        for i, (gr, w) in enumerate(zip(grads, want, strict=True)):
-            same = gr.shape == w.shape and bool(torch.isclose(gr, w, equal_nan=True).all())
-            if not same:
-                raise CheckFailed(
-                    f"with a gradient entry equal to {bad}, grads[{i}] differs from "
-                    "clip_grad_norm_'s. PyTorch does not special-case a non-finite norm: the "
-                    "factor min(max_norm / (norm + 1e-6), 1) is 0 for an infinite norm and NaN "
-                    "for a NaN norm, and every gradient is multiplied by it (compute it with a "
-                    "clamp, not an if)."
-                )
-    print("clip_grad_norm matches clip_grad_norm_ on inf and NaN gradients.")
+    print(
+        "clip_grad_norm returns the non-finite norm of inf and NaN gradients, like clip_grad_norm_."
+    )
 
 
 def check_train_step_clipped(
