@@ -197,10 +197,28 @@ def test_params_check_catches_typical_bugs(ref):
     def wrong_keys(r):
         return {"weight_ih": r.weight_ih_l0}
 
+    def attached(r):  # right numbers, but still on rnn's graph
+        return {
+            "W_xh": r.weight_ih_l0.T,
+            "W_hh": r.weight_hh_l0.T,
+            "b_h": r.bias_ih_l0 + r.bias_hh_l0,
+        }
+
+    def detached_with_data(r):  # .data is as detached as .detach()
+        return {
+            "W_xh": r.weight_ih_l0.data.T,
+            "W_hh": r.weight_hh_l0.data.T,
+            "b_h": (r.bias_ih_l0 + r.bias_hh_l0).data,
+        }
+
     fails(check_rnn_params_from_torch, one_bias, fwd, match="two biases")
     fails(check_rnn_params_from_torch, no_transpose, fwd, match=r"W_xh has shape \(5, 3\)")
     fails(check_rnn_params_from_torch, hh_not_transposed, fwd, match="layouts")
     fails(check_rnn_params_from_torch, wrong_keys, fwd, match="keys W_xh, W_hh, b_h")
+    fails(
+        check_rnn_params_from_torch, attached, fwd, match="W_xh, W_hh, b_h still require gradients"
+    )
+    check_rnn_params_from_torch(detached_with_data, fwd)
 
 
 # ----------------------------------------------------------------------------- counting

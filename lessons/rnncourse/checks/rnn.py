@@ -213,6 +213,13 @@ def check_rnn_params_from_torch(
     expect_tensor("W_xh", params["W_xh"], (D, H), "(D, H); PyTorch's weight_ih_l0 is (H, D)")
     expect_tensor("W_hh", params["W_hh"], (H, H), "(H, H)")
     expect_tensor("b_h", params["b_h"], (H,), "(H,)")
+    attached = [name for name in ("W_xh", "W_hh", "b_h") if params[name].requires_grad]
+    if attached:
+        raise CheckFailed(
+            f"{', '.join(attached)} still require gradients: they belong to rnn's autograd "
+            "graph, so using them would train rnn itself. Return detached tensors "
+            "(rnn.weight_ih_l0.detach().T)."
+        )
     X = torch.randn(2, 5, D, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
     with torch.no_grad():
         want, _ = rnn(X)
