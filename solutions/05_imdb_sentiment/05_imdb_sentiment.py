@@ -158,7 +158,8 @@ print(
 # A review is a string with some HTML left in it (`<br />` for line breaks). A **tokenizer**
 # cuts it into the units the model sees. We use a simple, fully specified one:
 #
-# 1. lowercase the text, and replace every `<br />` by a space;
+# 1. lowercase the text, then replace every `<br />` (so also `<BR />`) by a space: a line
+#    break separates the words on either side;
 # 2. a **word** is a run of letters, digits or underscores (Python's `\w`, so `café` is one
 #    word), optionally joined by apostrophes: `don't`, `o'brien`, `rock'n'roll`;
 # 3. every other character that is not a space is a token of its own: `"10/10!!"` gives

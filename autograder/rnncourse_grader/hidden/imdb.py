@@ -108,6 +108,7 @@ def _random_text(g: torch.Generator) -> str:
         "good", "Bad", "DON'T", "o'brien's", "'quoted'", "it's", "na\u00efve", "\u00fcber",
         "10/10", "3.5", "<BR />", "!!!", "?!", ":)", ";-)", "<br />", "<br /><br />", "--", "...",
         "(great)", "\"film\"", "snake_case", "x'", "'y", "a'b'c", "\t", "\n", "  ", "$5",
+        "word<br />word", "Fin<BR />next",  # a line break between two words separates them
     ] + list(string.punctuation)  # fmt: skip
     count = int(torch.randint(0, 25, (1,), generator=g))
     chosen = torch.randint(len(pieces), (count,), generator=g).tolist()

@@ -41,6 +41,12 @@ TOKENIZE_CASES = [
         "replace every '<br />' by a space before splitting",
     ),
     (
+        "Loved it<br />really",
+        ["loved", "it", "really"],
+        "'<br />' becomes a space, not nothing: it separates the words on either side",
+    ),
+    ("Bye.<BR />See", ["bye", ".", "see"], "lowercase first: '<BR />' is a line break too"),
+    (
         "I didn't like it, 2/10!!",
         ["i", "didn't", "like", "it", ",", "2", "/", "10", "!", "!"],
         "an apostrophe between word characters stays inside the word; every other "
