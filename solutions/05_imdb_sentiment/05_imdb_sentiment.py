@@ -733,7 +733,7 @@ def train_one_epoch(model, batches, optimizer, scaler, max_norm=1.0):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_train_one_epoch_steps_clips_and_scales", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-"""train_one_epoch: train mode, fresh gradients per batch, clipping, autocast and the scaler, mean loss."""
+"""train_one_epoch: train mode, fresh gradients per batch, clipping, the scaler, mean loss, no CPU autocast."""
 check_train_one_epoch(train_one_epoch)
 ### BEGIN HIDDEN TESTS
 from rnncourse_grader.hidden import check_train_one_epoch_hidden
