@@ -12,7 +12,9 @@ from rnncourse.checks import (
     check_rnn_num_params,
     check_rnn_params_from_torch,
     check_sequence_loss,
+    check_train_step,
 )
+from rnncourse.checks.rnn import reference_sequence_loss
 from rnncourse_grader import hidden
 from tests.course import reference_namespace
 
@@ -306,3 +308,52 @@ def test_a_wrong_answer_that_changes_an_argument_is_told_so():
 
     with pytest.raises(CheckFailed, match=r"changed h_prev in place"):
         check_rnn_cell_forward(rnn_cell_forward)
+
+
+# ----------------------------------------------------------------------------- training step
+def _step(loss_of=None, *, zero_grad=True, returned="float"):
+    """train_step written out: ``loss_of(model, X, Y, mask)`` is the loss it steps on."""
+
+    def train_step(model, optimizer, X, Y, mask):
+        if zero_grad:
+            optimizer.zero_grad()
+        loss = loss_of(model, X, Y, mask)
+        loss.backward()
+        optimizer.step()
+        return {"float": loss.item(), "tensor": loss}[returned]
+
+    return train_step
+
+
+def _masked(model, X, Y, mask):
+    return reference_sequence_loss(model(X), Y, mask)
+
+
+def _by_hand(model, X, Y, mask):  # the masked mean written out, as a correct alternative
+    log_p = F.log_softmax(model(X), -1).gather(-1, Y[..., None])[..., 0]
+    return -(log_p * mask).sum() / mask.sum()
+
+
+def _every_position(model, X, Y, mask):
+    logits = model(X)
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), Y.reshape(-1))
+
+
+def test_train_step_check_passes_correct_steps(ref):
+    check_train_step(ref["train_step"], ref["sequence_loss"])
+    check_train_step(_step(_masked), reference_sequence_loss)
+    check_train_step(_step(_by_hand), reference_sequence_loss)
+
+
+@pytest.mark.parametrize(
+    "step, hint",
+    [
+        (_step(_masked, zero_grad=False), "zero_grad"),
+        (_step(_every_position), "counts every position"),
+        (_step(_masked, returned="tensor"), "as a Python float"),
+        (lambda model, optimizer, X, Y, mask: 0.0, r"optimizer.step\(\) 0 times"),
+    ],
+    ids=["no zero_grad", "ignores the mask", "returns a tensor", "no step at all"],
+)
+def test_train_step_check_catches(step, hint):
+    fails(check_train_step, step, reference_sequence_loss, match=hint)

@@ -26,10 +26,11 @@ def graded(tmp_path_factory):
         "    import warnings\n    warnings.warn('this cell is slow', UserWarning)\n"
         "    ### BEGIN SOLUTION",
     )
-    # eve does not train: she patches the check that the training test calls
+    # eve does not train: she patches the checks that the training test calls
     no_training = (
         "import rnncourse.checks.rnn as _checks\n"
-        "_checks.next_symbol_scores = lambda *args, **kwargs: (0.0, 1.0)\n\n\n"
+        "_checks.next_symbol_scores = lambda *args, **kwargs: (0.0, 1.0)\n"
+        "check_train_step = lambda *args, **kwargs: None\n\n\n"
         "def train_step(model, optimizer, X, Y, mask):\n    return 0.0\n"
     )
     students = {

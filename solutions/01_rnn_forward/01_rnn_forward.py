@@ -43,6 +43,7 @@ from rnncourse.checks import (
     check_rnn_num_params,
     check_rnn_params_from_torch,
     check_sequence_loss,
+    check_train_step,
 )
 from rnncourse.plots import draw_unrolled_rnn, plot_curves, plot_heatmap
 from rnncourse.toy_tasks import encode_pattern, periodic_batch
@@ -416,7 +417,8 @@ plot_curves(
 plt.show()
 
 # %% nbgrader={"grade": true, "grade_id": "test_train_step_learns_pattern", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-"""After training, the model predicts the next symbol after the burn-in (loss < 0.1)."""
+"""train_step steps on the masked sequence_loss; trained, the model predicts the pattern (loss < 0.1)."""
+check_train_step(train_step, sequence_loss)
 check_next_symbol_model(model, PATTERN, burn_in=BURN_IN)
 
 # %% [markdown]

@@ -63,6 +63,7 @@ from rnncourse.checks.rnn import (
     check_rnn_num_params,
     check_rnn_params_from_torch,
     check_sequence_loss,
+    check_train_step,
 )
 
 __all__ = [
@@ -101,6 +102,7 @@ __all__ = [
     "check_rnn_num_params",
     "check_rnn_params_from_torch",
     "check_sequence_loss",
+    "check_train_step",
     "check_bucket_batches",
     "check_build_vocab",
     "check_checkpoint_file",

@@ -219,3 +219,25 @@ def randn(*shape, dtype, device, g: torch.Generator, scale: float = 1.0) -> torc
     """Seeded normal samples drawn in float64, then cast: the same numbers in every dtype."""
     x = torch.randn(*shape, generator=g, dtype=torch.float64) * scale
     return x.to(dtype=dtype, device=device)
+
+
+class RecordingSGD(torch.optim.SGD):
+    """SGD that records, at every ``step()``, the gradients it is about to apply.
+
+    ``steps[k]`` is the list of ``p.grad`` (cloned; None where there is none) of every
+    parameter, in ``model.parameters()`` order, at the k-th step.
+    """
+
+    def __init__(self, params, lr=0.1):
+        super().__init__(params, lr=lr)
+        self.steps: list[list[torch.Tensor | None]] = []
+
+    def step(self, closure=None):
+        self.steps.append(
+            [
+                None if p.grad is None else p.grad.detach().clone()
+                for group in self.param_groups
+                for p in group["params"]
+            ]
+        )
+        return super().step(closure)

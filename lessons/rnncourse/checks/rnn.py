@@ -13,6 +13,7 @@ from torch import nn
 
 from rnncourse.checks._core import (
     CheckFailed,
+    RecordingSGD,
     call_student,
     expect_close,
     expect_tensor,
@@ -330,6 +331,75 @@ def next_symbol_scores(model, pattern, *, burn_in, batch_size=64, num_steps=None
     loss = reference_sequence_loss(logits.double(), Y, mask).item()
     accuracy = (logits.argmax(-1) == Y)[mask].double().mean().item()
     return loss, accuracy
+
+
+class _OneHotReadout(nn.Module):
+    """A tiny next-symbol model for checking a training step: logits = one_hot(X) W + b."""
+
+    def __init__(self, vocab_size, seed):
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        self.W = nn.Parameter(torch.randn(vocab_size, vocab_size, generator=g, dtype=torch.float64))
+        self.b = nn.Parameter(torch.randn(vocab_size, generator=g, dtype=torch.float64))
+
+    def forward(self, X):
+        return F.one_hot(X, self.W.shape[0]).double() @ self.W + self.b  # (B, T, V)
+
+
+def check_train_step(train_step, sequence_loss, *, batch_size=4, num_steps=7, vocab_size=5, seed=0):
+    """train_step(model, optimizer, X, Y, mask) takes one step on sequence_loss(model(X), Y, mask)
+    from fresh gradients, and returns that loss before the update, as a float.
+
+    Graded against the student's own ``sequence_loss`` (its test grades it), on a model whose
+    gradients were left dirty by an earlier step.
+    """
+    B, T, V = batch_size, num_steps, vocab_size
+    g = torch.Generator().manual_seed(seed + 51)
+    X, Y = torch.randint(V, (B, T), generator=g), torch.randint(V, (B, T), generator=g)
+    mask = torch.ones(B, T, dtype=torch.bool)
+    mask[:, :2] = False  # a burn-in
+    mask[0, 5:] = False  # and a shorter sequence
+    model = _OneHotReadout(V, seed)
+    optimizer = RecordingSGD(model.parameters(), lr=0.1)
+    for p in model.parameters():
+        p.grad = torch.full_like(p, 0.5)  # what an earlier step left behind
+    want_loss = call_student(sequence_loss, model(X), Y, mask, name="sequence_loss")
+    want = torch.autograd.grad(want_loss, list(model.parameters()))
+    unmasked = torch.autograd.grad(
+        F.cross_entropy(model(X).reshape(-1, V), Y.reshape(-1)), list(model.parameters())
+    )
+    got_loss = call_student(train_step, model, optimizer, X, Y, mask)
+    if len(optimizer.steps) != 1:
+        raise CheckFailed(f"one train_step called optimizer.step() {len(optimizer.steps)} times.")
+    applied = optimizer.steps[0]
+    tol = tolerances(torch.float64)
+
+    def same(grads):
+        return all(
+            a is not None and matches(a, w, **tol) for a, w in zip(applied, grads, strict=True)
+        )
+
+    if not same(want):
+        if same([w + 0.5 for w in want]):
+            hint = "old gradients were added in: call optimizer.zero_grad() first."
+        elif same(unmasked):
+            hint = (
+                "the loss counts every position: use sequence_loss(model(X), Y, mask), which masks."
+            )
+        else:
+            hint = (
+                "optimizer.step() did not apply the gradient of sequence_loss(model(X), Y, mask): "
+                "the order is zero_grad(), loss, backward(), step()."
+            )
+        raise CheckFailed(hint)
+    if not isinstance(got_loss, float) or not math.isclose(
+        got_loss, want_loss.item(), rel_tol=1e-9
+    ):
+        raise CheckFailed(
+            f"train_step returned {got_loss!r}; expected {want_loss.item():.6g}, the loss before "
+            "the update, as a Python float (loss.item())."
+        )
+    print("train_step takes one step on the masked loss, from fresh gradients.")
 
 
 def check_next_symbol_model(model, pattern, *, burn_in, max_loss=0.1, min_accuracy=0.99):
