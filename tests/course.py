@@ -61,3 +61,11 @@ def make_submission(released: Path, answers: dict[str, str], target: Path) -> Pa
 
 def read_notebook_json(path: Path) -> dict:
     return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def hidden_block(lesson_id: str, grade_id: str) -> str:
+    """The code between BEGIN and END HIDDEN TESTS in a test cell of the reference solution."""
+    nb = jupytext.read(ROOT / "solutions" / lesson_id / f"{lesson_id}.py", fmt="py:percent")
+    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+    begin, end = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
+    return cell.source.split(begin, 1)[1].split(end, 1)[0]

@@ -28,7 +28,7 @@ from rnncourse.checks import _core as checks_core
 from rnncourse.numerics import rel_error_norm
 from rnncourse.plots import draw_bptt, plot_log_curves
 from rnncourse_grader import hidden
-from tests.course import reference_namespace
+from tests.course import hidden_block, reference_namespace
 
 LESSON = "02_bptt"
 CELL_GRADS = ("dx_t", "dh_prev", "dW_xh", "dW_hh", "db_h")
@@ -779,3 +779,15 @@ def test_arguments_written_by_contract_are_still_the_checks_own(ref):
 
     with pytest.raises(CheckFailed, match="modifies W in place"):
         check_with_spectral_radius(scale_in_place)
+
+
+def test_the_hidden_clipped_step_case_clips_so_a_step_without_clipping_fails(ref):
+    """Its max_norm is below the probe model's gradient norm (3.0 was above it: never clipped)."""
+    block = hidden_block(LESSON, "test_train_step_clipped_clips_before_the_step")
+    exec(
+        block,
+        {"check_train_step_clipped": check_train_step_clipped, "train_step_clipped": step_with()},
+    )
+    with pytest.raises(CheckFailed, match="unclipped gradient"):
+        namespace = {"check_train_step_clipped": check_train_step_clipped}
+        exec(block, {**namespace, "train_step_clipped": step_with(clip="never")})
