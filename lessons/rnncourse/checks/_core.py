@@ -5,6 +5,7 @@ A check fails with an ``AssertionError`` whose message says what to look at, e.g
 ``largest difference 0.31 at [2, 1] (yours 0.12, expected 0.43). Is the bias inside tanh?``
 """
 
+import dataclasses
 import inspect
 from collections.abc import Callable, Sequence
 
@@ -221,23 +222,34 @@ def randn(*shape, dtype, device, g: torch.Generator, scale: float = 1.0) -> torc
     return x.to(dtype=dtype, device=device)
 
 
-class RecordingSGD(torch.optim.SGD):
-    """SGD that records, at every ``step()``, the gradients it is about to apply.
+@dataclasses.dataclass
+class Step:
+    """What ``RecordingSGD`` saw at one ``step()``, in ``param_groups`` order."""
 
-    ``steps[k]`` is the list of ``p.grad`` (cloned; None where there is none) of every
-    parameter, in ``model.parameters()`` order, at the k-th step.
+    params: list[torch.Tensor]  # the parameters before the update
+    grads: list[torch.Tensor | None]  # the gradients it applied (None where there was none)
+    after_call: int  # how many calls of the model had happened (when it counts them)
+
+
+class RecordingSGD(torch.optim.SGD):
+    """SGD that records every ``step()``: the parameters before it and the gradients it applies.
+
+    ``calls`` is a model's list of its calls (e.g. ``RecordingRNN.calls``): each step then
+    says after how many calls it came.
     """
 
-    def __init__(self, params, lr=0.1):
+    def __init__(self, params, lr=0.1, calls: list | None = None):
         super().__init__(params, lr=lr)
-        self.steps: list[list[torch.Tensor | None]] = []
+        self.calls = calls
+        self.steps: list[Step] = []
 
     def step(self, closure=None):
+        params = [p for group in self.param_groups for p in group["params"]]
         self.steps.append(
-            [
-                None if p.grad is None else p.grad.detach().clone()
-                for group in self.param_groups
-                for p in group["params"]
-            ]
+            Step(
+                params=[p.detach().clone() for p in params],
+                grads=[None if p.grad is None else p.grad.detach().clone() for p in params],
+                after_call=0 if self.calls is None else len(self.calls),
+            )
         )
         return super().step(closure)

@@ -20,6 +20,7 @@ from torch import nn
 
 from rnncourse.checks._core import (
     CheckFailed,
+    RecordingSGD,
     call_student,
     expect_close,
     expect_tensor,
@@ -462,7 +463,7 @@ class RecordingRNN(nn.Module):
         with torch.no_grad():
             for p in self.parameters():
                 p.copy_(torch.rand(p.shape, generator=g, dtype=p.dtype) * 1.2 - 0.6)
-        self.calls, self.steps = [], []
+        self.calls = []
 
     def forward(self, X, h=None):
         self.calls.append(
@@ -489,24 +490,6 @@ class RecordingRNN(nn.Module):
         return loss.item(), grads
 
 
-class RecordingSGD(torch.optim.SGD):
-    """SGD that records, at every step, the gradients it is about to apply."""
-
-    def __init__(self, model: RecordingRNN, lr=0.1):
-        super().__init__(model.parameters(), lr=lr)
-        self.model = model
-
-    def step(self, closure=None):
-        grads = [
-            None if p.grad is None else p.grad.detach().clone() for p in self.model.parameters()
-        ]
-        params = [p.detach().clone() for p in self.model.parameters()]
-        self.model.steps.append(
-            {"after_call": len(self.model.calls), "grads": grads, "params": params}
-        )
-        return super().step(closure)
-
-
 def _same_grads(got, want, tol):
     return all(g is not None and matches(g, w, **tol) for g, w in zip(got, want, strict=True))
 
@@ -527,7 +510,7 @@ def check_train_truncated_bptt(
     X = torch.randint(V, (B, T), generator=g)
     Y = torch.randint(V, (B, T), generator=g)
     model = RecordingRNN(V, num_hiddens, seed=seed)
-    optimizer = RecordingSGD(model, lr=0.5)
+    optimizer = RecordingSGD(model.parameters(), lr=0.5, calls=model.calls)
     name = "train_truncated_bptt"
     try:
         losses = call_student(train_truncated_bptt, model, optimizer, X, Y, k)
@@ -542,7 +525,7 @@ def check_train_truncated_bptt(
                 "chunk boundary (h = h.detach()), so that the gradient stops there."
             ) from None
         raise
-    calls, steps = model.calls, model.steps
+    calls, steps = model.calls, optimizer.steps
     num_chunks = math.ceil(T / k)
     if len(calls) != num_chunks:
         raise CheckFailed(
@@ -595,20 +578,18 @@ def check_train_truncated_bptt(
                 f"chunk {c} against Y[:, {c * k}:{(c + 1) * k}] (F.cross_entropy on "
                 "(B * k, V) logits and (B * k,) targets)."
             )
-    if len(steps) != num_chunks or [s["after_call"] for s in steps] != list(
-        range(1, num_chunks + 1)
-    ):
+    if len(steps) != num_chunks or [s.after_call for s in steps] != list(range(1, num_chunks + 1)):
         raise CheckFailed(
             f"optimizer.step() was called {len(steps)} times; expected once per chunk, after "
             "that chunk's forward and backward pass."
         )
     for c, (step, (_, want_grads)) in enumerate(zip(steps, reference, strict=True)):
-        if _same_grads(step["grads"], want_grads, tol):
+        if _same_grads(step.grads, want_grads, tol):
             continue
         summed = [sum(r[1][i] for r in reference[: c + 1]) for i in range(len(want_grads))]
-        if c > 0 and _same_grads(step["grads"], summed, tol):
+        if c > 0 and _same_grads(step.grads, summed, tol):
             hint = "gradients accumulate across chunks: call optimizer.zero_grad() for every chunk."
-        elif any(gr is None or not bool(gr.abs().max() > 0) for gr in step["grads"]):
+        elif any(gr is None or not bool(gr.abs().max() > 0) for gr in step.grads):
             hint = "there is no gradient at the step: the order is zero_grad(), backward(), step()."
         else:
             hint = (
@@ -917,15 +898,15 @@ def check_train_step_clipped(
     X = torch.randint(V, (B, T), generator=g)
     Y = torch.randint(V, (B, T), generator=g)
     model = RecordingRNN(V, 6, seed=seed)
-    optimizer = RecordingSGD(model, lr=0.1)
+    optimizer = RecordingSGD(model.parameters(), lr=0.1, calls=model.calls)
     result = call_student(train_step_clipped, model, optimizer, X, Y, max_norm)
     if not (isinstance(result, tuple | list) and len(result) == 2):
         raise CheckFailed("train_step_clipped should return a pair (loss, grad_norm).")
     loss, grad_norm = result
-    if len(model.calls) != 1 or len(model.steps) != 1:
+    if len(model.calls) != 1 or len(optimizer.steps) != 1:
         raise CheckFailed(
             f"one training step should call the model once and optimizer.step() once; got "
-            f"{len(model.calls)} and {len(model.steps)}."
+            f"{len(model.calls)} and {len(optimizer.steps)}."
         )
     want_loss, want_grads = model.chunk_loss_and_grads(model.calls[0]["params"], X, Y, None)
     want_norm, clipped = _torch_clipped(list(want_grads), max_norm)
@@ -936,8 +917,8 @@ def check_train_step_clipped(
         )
     norm = _norm_value(grad_norm, "train_step_clipped's grad_norm")
     tol = tolerances(torch.float64)
-    applied = model.steps[0]["grads"]
-    if not _same_grads(model.steps[0]["params"], model.calls[0]["params"], tol):
+    applied = optimizer.steps[0].grads
+    if not _same_grads(optimizer.steps[0].params, model.calls[0]["params"], tol):
         raise CheckFailed(
             "the weights changed before optimizer.step(): clip the gradients, "
             "[p.grad for p in model.parameters()], not the parameters themselves."

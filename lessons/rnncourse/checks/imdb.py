@@ -22,7 +22,13 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pad_sequence
 
-from rnncourse.checks._core import CheckFailed, call_student, expect_close, expect_tensor
+from rnncourse.checks._core import (
+    CheckFailed,
+    RecordingSGD,
+    call_student,
+    expect_close,
+    expect_tensor,
+)
 from rnncourse.data.checkpoint import CheckpointError, read_checkpoint
 
 PAD, UNK = "<pad>", "<unk>"
@@ -649,24 +655,6 @@ class _ProbeModel(nn.Module):
         return out
 
 
-class _RecordingSGD(torch.optim.SGD):
-    """SGD that records, at each step, the gradients it applies and the parameters before."""
-
-    def __init__(self, params, lr):
-        super().__init__(params, lr=lr)
-        self.records = []
-
-    def step(self, closure=None):
-        params = [p for group in self.param_groups for p in group["params"]]
-        self.records.append(
-            (
-                [p.detach().clone() for p in params],
-                [None if p.grad is None else p.grad.detach().clone() for p in params],
-            )
-        )
-        return super().step(closure)
-
-
 class _RecordingScaler:
     """A disabled GradScaler (what a CPU gets) that records how it is used."""
 
@@ -733,7 +721,7 @@ def _fresh_gradient(model, params, batch):
 def _run_training(train_one_epoch, sizes, max_norm, seed):
     model = _ProbeModel(seed=seed).eval()  # the student must switch to train mode
     batches = _training_batches(sizes, seed=seed)
-    optimizer = _RecordingSGD(model.parameters(), lr=0.5)
+    optimizer = RecordingSGD(model.parameters(), lr=0.5)
     scaler = _RecordingScaler(optimizer)
     autocasts = []
     for p in model.parameters():  # stale gradients that zero_grad must clear
@@ -762,9 +750,9 @@ def check_train_one_epoch(train_one_epoch, sizes=(5, 3, 6, 2), *, seed=0):
                 "the model ran in eval mode: call model.train() first (evaluate() leaves the "
                 "model in eval mode, and dropout would stay off)."
             )
-        if len(optimizer.records) != n:
+        if len(optimizer.steps) != n:
             raise CheckFailed(
-                f"optimizer.step() ran {len(optimizer.records)} times for {n} batches: once "
+                f"optimizer.step() ran {len(optimizer.steps)} times for {n} batches: once "
                 "per batch, through scaler.step(optimizer)."
             )
         if scaler.calls != ["scale", "unscale_", "step", "update"] * n:
@@ -779,7 +767,7 @@ def check_train_one_epoch(train_one_epoch, sizes=(5, 3, 6, 2), *, seed=0):
             raise CheckFailed(
                 'autocast was enabled on the CPU: use enabled=(device.type == "cuda").'
             )
-        for k, (params, grads) in enumerate(optimizer.records):
+        for k, (params, grads) in enumerate((s.params, s.grads) for s in optimizer.steps):
             if any(g is None for g in grads):
                 raise CheckFailed("some parameters have no gradient at optimizer.step().")
             fresh = _fresh_gradient(model, params, batches[k])

@@ -371,7 +371,7 @@ def check_train_step(train_step, sequence_loss, *, batch_size=4, num_steps=7, vo
     got_loss = call_student(train_step, model, optimizer, X, Y, mask)
     if len(optimizer.steps) != 1:
         raise CheckFailed(f"one train_step called optimizer.step() {len(optimizer.steps)} times.")
-    applied = optimizer.steps[0]
+    applied = optimizer.steps[0].grads
     tol = tolerances(torch.float64)
 
     def same(grads):
