@@ -4,6 +4,7 @@ Notebook tests never touch the working tree: each works on a scratch copy with i
 nbgrader work folder, so that they can run in parallel.
 """
 
+import ast
 import json
 from pathlib import Path
 
@@ -69,3 +70,27 @@ def hidden_block(lesson_id: str, grade_id: str) -> str:
     cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
     begin, end = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
     return cell.source.split(begin, 1)[1].split(end, 1)[0]
+
+
+def lesson_functions(lesson_id: str, *names: str) -> dict:
+    """Run the reference solution's setup cell and only the cells that define ``names``.
+
+    Much faster than ``reference_namespace`` (no training cells): for tests that need a few of
+    a lesson's given or reference functions.
+    """
+    nb = jupytext.read(ROOT / "solutions" / lesson_id / f"{lesson_id}.py", fmt="py:percent")
+    namespace: dict = {"__name__": f"reference_{lesson_id}"}
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        defined = {
+            node.name
+            for node in ast.parse(cell.source).body
+            if isinstance(node, ast.FunctionDef | ast.ClassDef)
+        }
+        if grade_id == "setup" or defined & set(names):
+            exec(compile(cell.source, f"<{lesson_id}:{grade_id or 'cell'}>", "exec"), namespace)
+    missing = [n for n in names if n not in namespace]
+    assert not missing, f"{lesson_id} defines no {missing}"
+    return namespace
