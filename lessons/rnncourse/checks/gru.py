@@ -13,6 +13,7 @@ gates are pinned by saturating their biases, and typical bugs are reproduced the
 
 import itertools
 import math
+from unittest import mock
 
 import torch
 from torch import nn
@@ -490,6 +491,13 @@ def _module_count(kind, input_size, num_hiddens, num_layers=1):
     return sum(p.numel() for p in module.parameters())
 
 
+def _refuse_modules(*args, **kwargs):
+    raise CheckFailed(
+        "recurrent_num_params builds a PyTorch module to count its parameters: write the count "
+        "as a formula of the sizes."
+    )
+
+
 def check_recurrent_num_params(
     recurrent_num_params,
     cases=(
@@ -501,9 +509,11 @@ def check_recurrent_num_params(
         ("rnn", 6, 3, 2),
     ),
 ):
-    """recurrent_num_params(kind, D, H, num_layers) must count nn.RNN / nn.LSTM / nn.GRU."""
+    """recurrent_num_params(kind, D, H, num_layers) must count nn.RNN / nn.LSTM / nn.GRU, as a
+    formula of the sizes: building the module to count it is refused (the lesson says so)."""
     for kind, D, H, L in cases:
-        got = call_student(recurrent_num_params, kind, D, H, L)
+        with mock.patch.object(nn.RNNBase, "__init__", _refuse_modules):
+            got = call_student(recurrent_num_params, kind, D, H, L)
         if not isinstance(got, int) or isinstance(got, bool):
             raise CheckFailed(
                 f"recurrent_num_params should return an int; got {type(got).__name__}."
