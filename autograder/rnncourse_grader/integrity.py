@@ -185,8 +185,14 @@ def describe(value) -> str:
     return f"{type(value).__name__} {value!r}"[:80]
 
 
-def compare_tensor(name: str, got, want, *, exact_dtype: bool = True) -> str | None:
-    """None when ``got`` is a tensor like ``want`` (shape, dtype, values within tolerance)."""
+def compare_tensor(
+    name: str, got, want, *, exact_dtype: bool = True, rtol=None, atol=None
+) -> str | None:
+    """None when ``got`` is a tensor like ``want`` (shape, dtype, values within tolerance).
+
+    The tolerance is the tests' (``rnncourse.checks``' ``tolerances``) unless a probe passes
+    the looser one its test uses: the integrity pass is never stricter than the test.
+    """
     import torch
 
     if not isinstance(got, torch.Tensor):
@@ -199,7 +205,8 @@ def compare_tensor(name: str, got, want, *, exact_dtype: bool = True) -> str | N
         ok = torch.equal(got.to(want.dtype), want)
     else:
         tol = 1e-10 if want.dtype == torch.float64 else 1e-5
-        ok = bool(torch.isclose(got.to(want.dtype), want, rtol=tol, atol=tol).all())
+        rtol, atol = tol if rtol is None else rtol, tol if atol is None else atol
+        ok = bool(torch.isclose(got.to(want.dtype), want, rtol=rtol, atol=atol).all())
     if ok:
         return None
     if want.is_floating_point():
@@ -210,10 +217,12 @@ def compare_tensor(name: str, got, want, *, exact_dtype: bool = True) -> str | N
 
 # ----------------------------------------------------------------------------- the pass
 def cells_to_run(nb, template) -> list[dict]:
-    """The lesson's locked non-test code cells, the answer cells, and the student's own cells.
+    """The lesson's locked non-test code cells, the answer cells, the student's own cells,
+    and the lesson's other cells (try-it cells, training loops, given helpers).
 
-    Template cells the student did not write (try-it cells, training loops, plots) are left
-    out: they are slow, and a graded function must not depend on them.
+    The student's own cells and the lesson's other cells contribute their definitions only
+    (imports, functions, classes, literal constants: see ``integrity_runner``): a graded
+    function may call a helper the lesson gives (``layer_params``), but nothing slow runs.
     """
     template_sources = {
         c.source for c in template.cells if c.cell_type == "code" and "nbgrader" not in c.metadata
@@ -231,8 +240,9 @@ def cells_to_run(nb, template) -> list[dict]:
             cells.append({"kind": "answer", "name": name, "source": cell.source})
         elif meta.get("locked"):
             cells.append({"kind": "setup", "name": name, "source": cell.source})
-        elif cell.source not in template_sources:
-            cells.append({"kind": "added", "name": name, "source": cell.source})
+        else:
+            kind = "given" if cell.source in template_sources else "added"
+            cells.append({"kind": kind, "name": name, "source": cell.source})
     return cells
 
 

@@ -103,14 +103,26 @@ def decode(value):
 
 
 def definitions_only(source: str) -> str:
-    """Imports, functions and classes of a cell (a student's helper cell), nothing that runs."""
+    """Imports, functions, classes and literal constants (``EPS = 1e-6``, ``NAMES = ("a",)``)
+    of a cell (a student's helper cell, a helper the lesson gives), nothing that runs."""
     try:
         tree = ast.parse(source)
     except SyntaxError:
         return ""
     keep = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
-    tree.body = [node for node in tree.body if isinstance(node, keep)]
+    tree.body = [node for node in tree.body if isinstance(node, keep) or _literal(node)]
     return ast.unparse(tree)
+
+
+def _literal(node) -> bool:
+    """A plain assignment of a literal to names: safe to run, and functions may read it."""
+    if not isinstance(node, ast.Assign) or not all(isinstance(t, ast.Name) for t in node.targets):
+        return False
+    try:
+        ast.literal_eval(node.value)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return False
+    return True
 
 
 def _short(err: BaseException) -> str:
@@ -156,7 +168,7 @@ def run(request: dict, send) -> None:
                 send(_probe(module, namespace, probe))
             continue
         source = cell["source"]
-        if cell["kind"] == "added":
+        if cell["kind"] in ("added", "given"):
             source = definitions_only(source)
         try:
             exec(compile(source, f"<{cell['name']}>", "exec"), namespace)
