@@ -2,6 +2,7 @@
 
 import copy
 import inspect
+import tempfile
 
 import nbformat
 
@@ -21,9 +22,8 @@ def released(lesson_id: str):
     return nbformat.read(ROOT / "lessons" / lesson_id / f"{lesson_id}.ipynb", as_version=4)
 
 
-def verdicts(lesson_id, template, answers, added=(), seed=11) -> dict[str, tuple[str, str]]:
-    """function -> (status, message) of the integrity pass on these answer cells, every test
-    taken as passed in the kernel (what a submission with no-op checks gets there)."""
+def submission(template, answers, added=()):
+    """The released notebook with these answer cells and added cells, sanitized as graded."""
     nb = copy.deepcopy(template)
     for cell in nb.cells:
         gid = cell.metadata.get("nbgrader", {}).get("grade_id")
@@ -31,11 +31,18 @@ def verdicts(lesson_id, template, answers, added=(), seed=11) -> dict[str, tuple
             cell.source = answers[gid]
     for i, source in enumerate(added):
         nb.cells.insert(2 + i, nbformat.v4.new_code_cell(source))
-    nb = sanitize.sanitize(nb, template)[0]
-    tests = {t for p in integrity.lesson_spec(lesson_id).probes for t in p.tests}
-    report = integrity.run_pass(
-        lesson_id, nb, template, tests, seed=seed, policy={"memory_mb": 3072}
-    )
+    return sanitize.sanitize(nb, template)[0]
+
+
+def verdicts(lesson_id, template, answers, added=(), passed=None, seed=11):
+    """function -> (status, message) of the integrity pass on these answer cells. ``passed``:
+    the tests that passed in the kernel (default all of them: what no-op checks get there)."""
+    nb = submission(template, answers, added)
+    if passed is None:
+        passed = {t for p in integrity.lesson_spec(lesson_id).probes for t in p.tests}
+    with tempfile.TemporaryDirectory(prefix="integrity-") as home:  # the runner's home, removed
+        policy = {"memory_mb": 3072, "tmp_base": home}
+        report = integrity.run_pass(lesson_id, nb, template, set(passed), seed=seed, policy=policy)
     return {v.function: (v.status, v.message) for v in report.verdicts}
 
 

@@ -1,20 +1,19 @@
 """The integrity pass for lesson 01, without nbgrader: honest code passes, cheats fail, with why."""
 
-import copy
 import json
 
 import nbformat
 import pytest
 
-from rnncourse_grader import integrity, sanitize
+from rnncourse_grader import integrity
 from rnncourse_grader.outcome import GraderFault
+from tests import integrity_support as support
 from tests.course import ROOT, solution_cells
 
 LESSON = "01_rnn_forward"
 RELEASED = ROOT / "lessons" / LESSON / f"{LESSON}.ipynb"
 REF = solution_cells(LESSON)
 ALL_TESTS = {t for p in integrity.lesson_spec(LESSON).probes for t in p.tests}
-POLICY = {"memory_mb": 3072}
 
 
 @pytest.fixture(scope="module")
@@ -23,21 +22,11 @@ def template():
 
 
 def notebook(template, answers, added=()):
-    nb = copy.deepcopy(template)
-    for cell in nb.cells:
-        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if gid in answers:
-            cell.source = answers[gid]
-    for i, source in enumerate(added):
-        nb.cells.insert(2 + i, nbformat.v4.new_code_cell(source))
-    return sanitize.sanitize(nb, template)[0]
+    return support.submission(template, answers, added)
 
 
 def verdicts(template, answers, passed=ALL_TESTS, added=()):
-    report = integrity.run_pass(
-        LESSON, notebook(template, answers, added), template, set(passed), seed=7, policy=POLICY
-    )
-    return {v.function: (v.status, v.message) for v in report.verdicts}
+    return support.verdicts(LESSON, template, answers, added=added, passed=passed, seed=7)
 
 
 def test_the_reference_and_honest_variants_pass(template):
