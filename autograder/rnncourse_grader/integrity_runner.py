@@ -73,6 +73,8 @@ def encode(value, depth=0):
         return {"__type__": "numpy.ndarray"}
     if isinstance(value, bool) or value is None:
         return value
+    if type(value) is str:  # an answer like gru_convention's label; long ones are cut
+        return value[:200]
     if isinstance(value, int | float) and type(value) in (int, float):
         return value
     if isinstance(value, tuple | list):

@@ -1,0 +1,163 @@
+"""Integrity probes for lesson 04 (GRU): the same properties as its tests, checked outside.
+
+The student's functions run in the sandboxed runner on inputs made here; the expected values
+come from ``nn.GRU`` in the grader. ``gru_convention`` takes a cell: its recipe builds the
+lesson's hidden set of cells in the runner (``convention_cells``) and sends the answers back,
+which are compared here with the labels of the same cells built here. The memory task (a
+training outcome) has no probe: its test stands on the in-kernel check.
+"""
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from rnncourse.checks.gru import convention_cells, reference_gru_cell, reference_gru_forward
+from rnncourse_grader.integrity import Method, compare_tensor, describe
+
+MODULES = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+
+
+def _t(array):
+    return torch.from_numpy(np.asarray(array).copy())
+
+
+def _sizes(rng, n, high=7):
+    return [int(v) for v in rng.integers(1, high, size=n)]
+
+
+def _params(rng, D, H, dtype=np.float64):
+    """nn.GRUCell's tensors (blocks r, z, n), large enough that no gate is linear."""
+    shapes = {
+        "weight_ih": (3 * H, D),
+        "weight_hh": (3 * H, H),
+        "bias_ih": (3 * H,),
+        "bias_hh": (3 * H,),
+    }
+    scale = {"weight_ih": 0.6, "weight_hh": 0.5, "bias_ih": 0.5, "bias_hh": 0.5}
+    return {k: (rng.standard_normal(s) * scale[k]).astype(dtype) for k, s in shapes.items()}
+
+
+def _tensors(args):
+    return [
+        None if a is None else {k: _t(v) for k, v in a.items()} if isinstance(a, dict) else _t(a)
+        for a in args
+    ]
+
+
+# ----------------------------------------------------------------------------- student side
+def call(ns, function, case):
+    return ns[function](*case["args"])
+
+
+def classify(ns, function, case):
+    """The student's answer for each of the lesson's hidden cells, built here."""
+    return [ns[function](cell) for _, _, cell in convention_cells(hidden=True)]
+
+
+# ----------------------------------------------------------------------------- cell and layer
+def cell_cases(rng):
+    cases = []
+    for dtype in (np.float64, np.float64, np.float32):
+        B, D, H = _sizes(rng, 3)
+        x = rng.standard_normal((B, D)).astype(dtype)
+        h = np.tanh(rng.standard_normal((B, H))).astype(dtype)
+        cases.append({"args": [x, h, _params(rng, D, H, dtype)]})
+    return cases
+
+
+def cell_expected(case):
+    return reference_gru_cell(*_tensors(case["args"]))
+
+
+def cell_compare(got, want, case):
+    return compare_tensor("h_t", got, want)
+
+
+def forward_cases(rng):
+    cases = []
+    for zero_h0 in (False, True, False):
+        B, T, D, H = _sizes(rng, 4)
+        h0 = None if zero_h0 else np.tanh(rng.standard_normal((B, H)))
+        cases.append({"args": [rng.standard_normal((B, T, D)), h0, _params(rng, D, H)]})
+    return cases
+
+
+def forward_expected(case):
+    return reference_gru_forward(*_tensors(case["args"]))
+
+
+def forward_compare(got, want, case):
+    if not isinstance(got, tuple | list) or len(got) != 2:
+        return f"gru_forward returned {describe(got)}; expected a pair (H_all, h_T)"
+    return compare_tensor("H_all", got[0], want[0]) or compare_tensor("h_T", got[1], want[1])
+
+
+# ----------------------------------------------------------------------------- gru_convention
+def convention_cases(rng):
+    return [{}]  # the cells are the lesson's, built where they are used
+
+
+def convention_expected(case):
+    return [label for label, _, _ in convention_cells(hidden=True)]
+
+
+def convention_compare(got, want, case):
+    if not isinstance(got, list) or len(got) != len(want):
+        return f"gru_convention gave {describe(got)}"
+    for (label, description, _), answer in zip(convention_cells(hidden=True), got, strict=True):
+        if answer != label:
+            return f"gru_convention said {answer!r} for {description}; expected {label!r}"
+    return None
+
+
+# ----------------------------------------------------------------------------- counting
+def count_cases(rng):
+    kinds = list(MODULES)
+    return [
+        {"args": [kinds[int(rng.integers(3))], *_sizes(rng, 2, high=40), int(rng.integers(1, 4))]}
+        for _ in range(4)
+    ]
+
+
+def count_expected(case):
+    kind, D, H, L = case["args"]
+    return sum(p.numel() for p in MODULES[kind](D, H, num_layers=L).parameters())
+
+
+def count_compare(got, want, case):
+    if type(got) is not int:
+        return f"recurrent_num_params returned {describe(got)}; expected an int"
+    return (
+        None
+        if got == want
+        else f"recurrent_num_params{tuple(case['args'])} = {got}; expected {want}"
+    )
+
+
+def baseline_cases(rng):
+    return [{"args": []}]
+
+
+def baseline_expected(case):
+    return 2 / 12  # Var(u1 + u2) for two independent uniforms on [0, 1)
+
+
+def baseline_compare(got, want, case):
+    if isinstance(got, torch.Tensor) and got.numel() == 1:
+        got = got.item()
+    if not isinstance(got, int | float) or isinstance(got, bool):
+        return f"adding_baseline_mse returned {describe(got)}; expected a number"
+    # the test allows 2 % around its simulation, whose own error is about 0.3 %: never stricter
+    return None if math.isclose(got, want, rel_tol=0.025) else f"adding_baseline_mse() = {got:.4g}"
+
+
+# answer -> how to probe it (the tests it carries and what it may not call: lesson.toml)
+PROBES = {
+    "gru_cell_forward": Method("call", cell_cases, cell_expected, cell_compare),
+    "gru_forward": Method("call", forward_cases, forward_expected, forward_compare),
+    "gru_convention": Method("classify", convention_cases, convention_expected, convention_compare),
+    "recurrent_num_params": Method("call", count_cases, count_expected, count_compare),
+    "adding_baseline_mse": Method("call", baseline_cases, baseline_expected, baseline_compare),
+}
