@@ -103,7 +103,8 @@ class ReferenceSentimentRNN(nn.Module):
 
 
 # ----------------------------------------------------------------------------- components
-def _random_text(g: torch.Generator) -> str:
+def random_text(g: torch.Generator) -> str:
+    """A review-like text of random pieces: words, apostrophes, line breaks, punctuation."""
     pieces = [
         "good", "Bad", "DON'T", "o'brien's", "'quoted'", "it's", "na\u00efve", "\u00fcber",
         "10/10", "3.5", "<BR />", "!!!", "?!", ":)", ";-)", "<br />", "<br /><br />", "--", "...",
@@ -120,7 +121,7 @@ def check_tokenize_hidden(tokenize, num_texts=300, seed=501):
     g = torch.Generator().manual_seed(seed)
     cases = []
     for _ in range(num_texts):
-        text = _random_text(g)
+        text = random_text(g)
         cases.append((text, reference_tokenize(text), "compare the rules one by one"))
     _quietly(imdb.check_tokenize, tokenize, cases)
     print("Hidden checks passed.")
