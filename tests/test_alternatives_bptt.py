@@ -267,7 +267,7 @@ def step_own_clip(model, optimizer, X, Y, max_norm):
     loss.backward()
     norm = clip_vector_norm([p.grad for p in model.parameters()], max_norm)
     optimizer.step()
-    return float(loss), float(norm)
+    return float(loss.detach()), float(norm)
 
 
 def step_autograd_grad(model, optimizer, X, Y, max_norm):
