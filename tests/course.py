@@ -30,7 +30,7 @@ def scratch_course(tmp: Path, with_sources: bool = True) -> tuple[Path, dict]:
 
 def solution_cells(lesson_id: str) -> dict[str, str]:
     """grade_id -> source of every answer cell in the reference solution."""
-    nb = jupytext.read(ROOT / "solutions" / lesson_id / f"{lesson_id}.py", fmt="py:percent")
+    nb = _solution(lesson_id)
     return {
         cell.metadata["nbgrader"]["grade_id"]: cell.source
         for cell in nb.cells
@@ -38,21 +38,28 @@ def solution_cells(lesson_id: str) -> dict[str, str]:
     }
 
 
+def _solution(lesson_id: str):
+    return jupytext.read(ROOT / "solutions" / lesson_id / f"{lesson_id}.py", fmt="py:percent")
+
+
+def _run_cells(lesson_id: str, keep) -> dict:
+    """Execute the reference solution's code cells for which ``keep(cell)``; return the globals."""
+    namespace: dict = {"__name__": f"reference_{lesson_id}"}
+    for cell in _solution(lesson_id).cells:
+        if cell.cell_type == "code" and keep(cell):
+            grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", "cell")
+            exec(compile(cell.source, f"<{lesson_id}:{grade_id}>", "exec"), namespace)
+    return namespace
+
+
 def reference_namespace(lesson_id: str, skip_graded_tests: bool = True) -> dict:
     """Execute the reference solution's code cells (not its test cells); return the globals.
 
     Gives tests the reference implementations without copying them into the tests.
     """
-    nb = jupytext.read(ROOT / "solutions" / lesson_id / f"{lesson_id}.py", fmt="py:percent")
-    namespace: dict = {"__name__": f"reference_{lesson_id}"}
-    for cell in nb.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if cell.cell_type != "code" or (skip_graded_tests and meta.get("grade")):
-            continue
-        exec(
-            compile(cell.source, f"<{lesson_id}:{meta.get('grade_id', 'cell')}>", "exec"), namespace
-        )
-    return namespace
+    return _run_cells(
+        lesson_id, lambda c: not (skip_graded_tests and c.metadata.get("nbgrader", {}).get("grade"))
+    )
 
 
 def make_submission(released: Path, answers: dict[str, str], target: Path) -> Path:
@@ -66,8 +73,8 @@ def read_notebook_json(path: Path) -> dict:
 
 def hidden_block(lesson_id: str, grade_id: str) -> str:
     """The code between BEGIN and END HIDDEN TESTS in a test cell of the reference solution."""
-    nb = jupytext.read(ROOT / "solutions" / lesson_id / f"{lesson_id}.py", fmt="py:percent")
-    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+    cells = _solution(lesson_id).cells
+    cell = next(c for c in cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
     begin, end = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
     return cell.source.split(begin, 1)[1].split(end, 1)[0]
 
@@ -78,19 +85,19 @@ def lesson_functions(lesson_id: str, *names: str) -> dict:
     Much faster than ``reference_namespace`` (no training cells): for tests that need a few of
     a lesson's given or reference functions.
     """
-    nb = jupytext.read(ROOT / "solutions" / lesson_id / f"{lesson_id}.py", fmt="py:percent")
-    namespace: dict = {"__name__": f"reference_{lesson_id}"}
-    for cell in nb.cells:
-        if cell.cell_type != "code":
-            continue
-        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-        defined = {
-            node.name
-            for node in ast.parse(cell.source).body
-            if isinstance(node, ast.FunctionDef | ast.ClassDef)
-        }
-        if grade_id == "setup" or defined & set(names):
-            exec(compile(cell.source, f"<{lesson_id}:{grade_id or 'cell'}>", "exec"), namespace)
+
+    def keep(cell) -> bool:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == "setup":
+            return True
+        defs = (ast.FunctionDef, ast.ClassDef)
+        return any(isinstance(n, defs) and n.name in names for n in ast.parse(cell.source).body)
+
+    namespace = _run_cells(lesson_id, keep)
     missing = [n for n in names if n not in namespace]
     assert not missing, f"{lesson_id} defines no {missing}"
     return namespace
+
+
+def by_name(fn) -> str:
+    """A function's name: test ids for parametrized corpora of answers."""
+    return fn.__name__

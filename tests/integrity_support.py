@@ -1,13 +1,16 @@
-"""Helpers for the per-lesson integrity tests: build a sanitized submission, read verdicts."""
+"""The per-lesson integrity tests: build a sanitized submission, read verdicts, and the three
+tests every lesson with probes has (``integrity_tests``)."""
 
 import copy
+import functools
 import inspect
 import tempfile
 
 import nbformat
+import pytest
 
 from rnncourse_grader import integrity, sanitize
-from tests.course import ROOT
+from tests.course import ROOT, solution_cells
 
 # Every check made a no-op in the notebook's namespace: full marks in the kernel.
 NO_OP_CHECKS = (
@@ -18,6 +21,7 @@ NO_OP_CHECKS = (
 )
 
 
+@functools.cache
 def released(lesson_id: str):
     return nbformat.read(ROOT / "lessons" / lesson_id / f"{lesson_id}.ipynb", as_version=4)
 
@@ -59,3 +63,41 @@ def sources(*fns) -> str:
         "import numpy as np\nimport torch\nimport torch.nn.functional as F\nfrom torch import nn\n"
     )
     return header + "\n\n" + "\n\n".join(inspect.getsource(f) for f in fns)
+
+
+def integrity_tests(lesson_id: str, corpus: dict, helpers: str, cheats: dict, cascades=None):
+    """The three integrity tests of a lesson, from its data (assign them to ``test_*`` names).
+
+    ``corpus``: answer -> correct alternatives (from ``tests/test_alternatives_*``); the first
+    three of each are tried together, with ``helpers`` (the corpus functions they call) in an
+    added cell. ``cheats``: answer -> (wrong source, the message it must get), each behind
+    no-op checks. ``cascades``: answer -> the answers whose reference calls it (they fail too).
+    """
+    probed = tuple(p.function for p in integrity.lesson_spec(lesson_id).probes)
+    reference = solution_cells(lesson_id)
+    all_pass = {f: ("pass", "") for f in probed}
+
+    def test_the_reference_passes_every_probe():
+        assert verdicts(lesson_id, released(lesson_id), reference) == all_pass
+
+    def test_alternatives_of_the_corpus_pass():
+        assert set(corpus) == set(probed), "every probed answer has alternatives"
+        for pick in range(3):
+            answers = {name: as_answer(alts[pick], name) for name, alts in corpus.items()}
+            got = verdicts(lesson_id, released(lesson_id), reference | answers, added=[helpers])
+            assert got == all_pass, (pick, got)
+
+    @pytest.mark.parametrize("function", list(cheats))
+    def test_a_wrong_answer_behind_no_op_checks_fails_here_with_why(function):
+        source, why = cheats[function]
+        answers = reference | {function: NO_OP_CHECKS + source}
+        got = verdicts(lesson_id, released(lesson_id), answers)
+        assert got[function][0] == "fail" and why in got[function][1], got[function]
+        others = set(probed) - {function} - set((cascades or {}).get(function, ()))
+        assert all(got[f][0] == "pass" for f in others), got
+
+    return (
+        test_the_reference_passes_every_probe,
+        test_alternatives_of_the_corpus_pass,
+        test_a_wrong_answer_behind_no_op_checks_fails_here_with_why,
+    )

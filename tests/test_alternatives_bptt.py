@@ -23,7 +23,7 @@ from rnncourse.checks import (
     check_with_spectral_radius,
 )
 from rnncourse_grader import hidden
-from tests.course import hidden_block, lesson_functions
+from tests.course import by_name, hidden_block, lesson_functions
 
 LESSON = "02_bptt"
 GIVEN = lesson_functions(LESSON, "rnn_cell_forward_with_cache", "rnn_forward_with_cache")
@@ -285,11 +285,7 @@ STEPS = [step_clip_, step_own_clip, step_autograd_grad]
 
 
 # ----------------------------------------------------------------------------- the proofs
-def _name(fn):
-    return fn.__name__
-
-
-@pytest.mark.parametrize("answer", CELLS, ids=_name)
+@pytest.mark.parametrize("answer", CELLS, ids=by_name)
 def test_rnn_cell_backward_alternatives_pass(answer):
     check_rnn_cell_backward(answer, CELL_FORWARD)
     check_rnn_cell_backward_numerical(answer, CELL_FORWARD)
@@ -297,7 +293,7 @@ def test_rnn_cell_backward_alternatives_pass(answer):
     hidden.check_rnn_cell_backward_numerical_hidden(answer, CELL_FORWARD)
 
 
-@pytest.mark.parametrize("answer", BACKWARDS, ids=_name)
+@pytest.mark.parametrize("answer", BACKWARDS, ids=by_name)
 def test_rnn_backward_alternatives_pass(answer):
     for upstream in ("dense", "last", "sparse"):
         check_rnn_backward(answer, FORWARD, upstream=upstream)
@@ -308,19 +304,19 @@ def test_rnn_backward_alternatives_pass(answer):
     hidden.check_rnn_backward_edge_cases_hidden(answer, FORWARD)
 
 
-@pytest.mark.parametrize("answer", JACOBIANS, ids=_name)
+@pytest.mark.parametrize("answer", JACOBIANS, ids=by_name)
 def test_jacobian_norms_alternatives_pass(answer):
     check_jacobian_norms(answer)
     hidden.check_jacobian_norms_hidden(answer)
 
 
-@pytest.mark.parametrize("answer", RADII, ids=_name)
+@pytest.mark.parametrize("answer", RADII, ids=by_name)
 def test_with_spectral_radius_alternatives_pass(answer):
     check_with_spectral_radius(answer)
     hidden.check_with_spectral_radius_hidden(answer)
 
 
-@pytest.mark.parametrize("answer", CLIPS, ids=_name)
+@pytest.mark.parametrize("answer", CLIPS, ids=by_name)
 def test_clip_grad_norm_alternatives_pass(answer):
     check_clip_grad_norm(answer)
     check_clip_grad_norm(answer, max_norm=100.0)
@@ -328,13 +324,13 @@ def test_clip_grad_norm_alternatives_pass(answer):
     hidden.check_clip_grad_norm_hidden(answer)
 
 
-@pytest.mark.parametrize("answer", TRUNCATED, ids=_name)
+@pytest.mark.parametrize("answer", TRUNCATED, ids=by_name)
 def test_train_truncated_bptt_alternatives_pass(answer):
     check_train_truncated_bptt(answer)
     hidden.check_train_truncated_bptt_hidden(answer)
 
 
-@pytest.mark.parametrize("answer", STEPS, ids=_name)
+@pytest.mark.parametrize("answer", STEPS, ids=by_name)
 def test_train_step_clipped_alternatives_pass(answer):
     check_train_step_clipped(answer)
     block = hidden_block(LESSON, "test_train_step_clipped_clips_before_the_step")

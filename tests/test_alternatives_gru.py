@@ -20,6 +20,7 @@ from rnncourse.checks import (
     check_recurrent_num_params,
 )
 from rnncourse_grader import hidden
+from tests.course import by_name
 
 
 # ----------------------------------------------------------------------------- gru_cell_forward
@@ -222,37 +223,33 @@ BASELINES = [baseline_fraction, baseline_integral, baseline_monte_carlo]
 
 
 # ----------------------------------------------------------------------------- the proofs
-def _name(fn):
-    return fn.__name__
-
-
-@pytest.mark.parametrize("answer", CELLS, ids=_name)
+@pytest.mark.parametrize("answer", CELLS, ids=by_name)
 def test_gru_cell_forward_alternatives_pass(answer):
     check_gru_cell_forward(answer)
     check_gru_cell_forward(answer, dtype=torch.float32)
     hidden.check_gru_cell_forward_hidden(answer)
 
 
-@pytest.mark.parametrize("answer", FORWARDS, ids=_name)
+@pytest.mark.parametrize("answer", FORWARDS, ids=by_name)
 def test_gru_forward_alternatives_pass(answer):
     check_gru_forward(answer)
     check_gru_forward(answer, zero_h0=True)
     hidden.check_gru_forward_hidden(answer)
 
 
-@pytest.mark.parametrize("answer", CONVENTIONS, ids=_name)
+@pytest.mark.parametrize("answer", CONVENTIONS, ids=by_name)
 def test_gru_convention_alternatives_pass(answer):
     check_gru_convention(answer)
     hidden.check_gru_convention_hidden(answer)
 
 
-@pytest.mark.parametrize("answer", COUNTS, ids=_name)
+@pytest.mark.parametrize("answer", COUNTS, ids=by_name)
 def test_recurrent_num_params_alternatives_pass(answer):
     check_recurrent_num_params(answer)
     hidden.check_recurrent_num_params_hidden(answer)
 
 
-@pytest.mark.parametrize("answer", BASELINES, ids=_name)
+@pytest.mark.parametrize("answer", BASELINES, ids=by_name)
 def test_adding_baseline_mse_alternatives_pass(answer):
     assert math.isclose(float(answer()), 1 / 6, rel_tol=1e-3)
     check_adding_baseline(answer)

@@ -34,7 +34,7 @@ from rnncourse.checks import (
 )
 from rnncourse.data import CLASS_NAMES
 from rnncourse_grader import hidden
-from tests.course import lesson_functions
+from tests.course import by_name, lesson_functions
 
 PAD, UNK, PAD_ID, UNK_ID = "<pad>", "<unk>", 0, 1
 clip = lesson_functions("05_imdb_sentiment", "clip")["clip"]
@@ -485,53 +485,49 @@ PREDICTS = [predict_softmax_max, predict_sigmoid_of_difference, predict_through_
 
 
 # ----------------------------------------------------------------------------- the proofs
-def _name(fn):
-    return fn.__name__
-
-
-@pytest.mark.parametrize("answer", TOKENIZERS, ids=_name)
+@pytest.mark.parametrize("answer", TOKENIZERS, ids=by_name)
 def test_tokenize_alternatives_pass(answer):
     check_tokenize(answer)
     hidden.check_tokenize_hidden(answer)
 
 
-@pytest.mark.parametrize("answer", VOCABS, ids=_name)
+@pytest.mark.parametrize("answer", VOCABS, ids=by_name)
 def test_build_vocab_alternatives_pass(answer):
     check_build_vocab(answer)
     hidden.check_build_vocab_hidden(answer)
 
 
-@pytest.mark.parametrize("answer", ENCODERS, ids=_name)
+@pytest.mark.parametrize("answer", ENCODERS, ids=by_name)
 def test_encode_alternatives_pass(answer):
     check_encode(answer)
     hidden.check_encode_hidden(answer)
 
 
-@pytest.mark.parametrize("answer", COLLATES, ids=_name)
+@pytest.mark.parametrize("answer", COLLATES, ids=by_name)
 def test_collate_alternatives_pass(answer):
     check_collate(answer)
     hidden.check_collate_hidden(answer)
 
 
-@pytest.mark.parametrize("answer", BUCKETS, ids=_name)
+@pytest.mark.parametrize("answer", BUCKETS, ids=by_name)
 def test_bucket_batches_alternatives_pass(answer):
     check_bucket_batches(answer)
     hidden.check_bucket_batches_hidden(answer)
 
 
-@pytest.mark.parametrize("answer", MEANS, ids=_name)
+@pytest.mark.parametrize("answer", MEANS, ids=by_name)
 def test_masked_mean_alternatives_pass(answer):
     check_masked_mean(answer)
     hidden.check_masked_mean_hidden(answer)
 
 
-@pytest.mark.parametrize("answer", MAXES, ids=_name)
+@pytest.mark.parametrize("answer", MAXES, ids=by_name)
 def test_masked_max_alternatives_pass(answer):
     check_masked_max(answer)
     hidden.check_masked_max_hidden(answer)
 
 
-@pytest.mark.parametrize("answer", MODELS, ids=_name)
+@pytest.mark.parametrize("answer", MODELS, ids=by_name)
 def test_sentiment_rnn_alternatives_pass(answer):
     check_sentiment_rnn(answer)
     hidden.check_sentiment_rnn_hidden(answer)
@@ -539,25 +535,25 @@ def test_sentiment_rnn_alternatives_pass(answer):
     hidden.check_sentiment_rnn_ignores_padding_hidden(answer)
 
 
-@pytest.mark.parametrize("answer", EPOCHS, ids=_name)
+@pytest.mark.parametrize("answer", EPOCHS, ids=by_name)
 def test_train_one_epoch_alternatives_pass(answer):
     check_train_one_epoch(answer)
     hidden.check_train_one_epoch_hidden(answer)
 
 
-@pytest.mark.parametrize("answer", EVALUATES, ids=_name)
+@pytest.mark.parametrize("answer", EVALUATES, ids=by_name)
 def test_evaluate_alternatives_pass(answer):
     check_evaluate(answer)
     hidden.check_evaluate_hidden(answer)
 
 
-@pytest.mark.parametrize("answer", SAVES, ids=_name)
+@pytest.mark.parametrize("answer", SAVES, ids=by_name)
 def test_save_checkpoint_alternatives_pass(answer):
     check_save_checkpoint(answer, SentimentPlain)
     hidden.check_save_checkpoint_hidden(answer, SentimentPlain)
 
 
-@pytest.mark.parametrize("answer", PREDICTS, ids=_name)
+@pytest.mark.parametrize("answer", PREDICTS, ids=by_name)
 def test_predict_alternatives_pass(answer):
     check_predict(answer)
     hidden.check_predict_hidden(answer)

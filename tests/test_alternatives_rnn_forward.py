@@ -20,6 +20,7 @@ from rnncourse.checks import (
     check_train_step,
 )
 from rnncourse_grader import hidden
+from tests.course import by_name
 
 
 # ----------------------------------------------------------------------------- rnn_cell_forward
@@ -216,43 +217,39 @@ STEPS = [step_set_to_none, step_model_zero_grad, step_autograd_grad]
 
 
 # ----------------------------------------------------------------------------- the proofs
-def _name(fn):
-    return fn.__name__
-
-
-@pytest.mark.parametrize("answer", CELLS, ids=_name)
+@pytest.mark.parametrize("answer", CELLS, ids=by_name)
 def test_rnn_cell_forward_alternatives_pass(answer):
     check_rnn_cell_forward(answer)
     check_rnn_cell_forward(answer, dtype=torch.float32)
     hidden.check_rnn_cell_forward_hidden(answer)
 
 
-@pytest.mark.parametrize("answer", FORWARDS, ids=_name)
+@pytest.mark.parametrize("answer", FORWARDS, ids=by_name)
 def test_rnn_forward_alternatives_pass(answer):
     check_rnn_forward(answer)
     check_rnn_forward(answer, zero_h0=True)
     hidden.check_rnn_forward_hidden(answer)
 
 
-@pytest.mark.parametrize("answer", PARAMS, ids=_name)
+@pytest.mark.parametrize("answer", PARAMS, ids=by_name)
 def test_rnn_params_from_torch_alternatives_pass(answer):
     check_rnn_params_from_torch(answer, forward_preallocated)
     hidden.check_rnn_params_from_torch_hidden(answer, forward_preallocated)
 
 
-@pytest.mark.parametrize("answer", COUNTS, ids=_name)
+@pytest.mark.parametrize("answer", COUNTS, ids=by_name)
 def test_rnn_num_params_alternatives_pass(answer):
     check_rnn_num_params(answer)
     check_rnn_num_params(answer, sizes=((2, 9, 4), (50, 128, 2), (300, 64, 1)))  # the hidden sizes
 
 
-@pytest.mark.parametrize("answer", LOSSES, ids=_name)
+@pytest.mark.parametrize("answer", LOSSES, ids=by_name)
 def test_sequence_loss_alternatives_pass(answer):
     check_sequence_loss(answer)
     hidden.check_sequence_loss_hidden(answer)
 
 
-@pytest.mark.parametrize("answer", STEPS, ids=_name)
+@pytest.mark.parametrize("answer", STEPS, ids=by_name)
 def test_train_step_alternatives_pass(answer):
     check_train_step(answer, loss_log_softmax)
 

@@ -1,41 +1,18 @@
-"""The integrity pass for lesson 02, without nbgrader: honest code passes (the corpus of
-alternatives included), cheats behind no-op checks fail, with why."""
-
-import pytest
+"""The integrity pass for lesson 02, without nbgrader: the reference and the corpus of
+alternatives pass, wrong answers behind no-op checks fail, with why."""
 
 from tests import test_alternatives_bptt as alt
-from tests.course import solution_cells
-from tests.integrity_support import NO_OP_CHECKS, as_answer, released, sources, verdicts
+from tests.integrity_support import integrity_tests, sources
 
-LESSON = "02_bptt"
-REF = solution_cells(LESSON)
-PROBED = ("rnn_cell_backward", "rnn_backward", "jacobian_norms", "with_spectral_radius",
-          "clip_grad_norm")  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def template():
-    return released(LESSON)
-
-
-def test_the_reference_passes_every_probe(template):
-    assert verdicts(LESSON, template, REF) == {f: ("pass", "") for f in PROBED}
-
-
-def test_alternatives_of_the_corpus_pass(template):
-    helpers = sources(alt.cell_einsum, alt.cell_stacked_weights, alt.cell_float64_inside)
-    for pick in range(3):
-        answers = {
-            **REF,
-            "rnn_cell_backward": as_answer(alt.CELLS[pick + 1], "rnn_cell_backward"),
-            "rnn_backward": as_answer(alt.BACKWARDS[pick], "rnn_backward"),
-            "jacobian_norms": as_answer(alt.JACOBIANS[pick], "jacobian_norms"),
-            "with_spectral_radius": as_answer(alt.RADII[pick], "with_spectral_radius"),
-            "clip_grad_norm": as_answer(alt.CLIPS[pick], "clip_grad_norm"),
-        }
-        got = verdicts(LESSON, template, answers, added=[helpers])
-        assert got == {f: ("pass", "") for f in PROBED}, (pick, got)
-
+CORPUS = {
+    "rnn_cell_backward": alt.CELLS[1:],
+    "rnn_backward": alt.BACKWARDS,
+    "jacobian_norms": alt.JACOBIANS,
+    "with_spectral_radius": alt.RADII,
+    "clip_grad_norm": alt.CLIPS,
+}
+HELPERS = sources(alt.cell_einsum, alt.cell_stacked_weights, alt.cell_float64_inside)
+CASCADES = {"rnn_cell_backward": ["rnn_backward"]}  # the reference's rnn_backward calls it
 
 CHEATS = {
     "rnn_cell_backward": (
@@ -70,11 +47,8 @@ CHEATS = {
     ),
 }
 
-
-@pytest.mark.parametrize("function", CHEATS)
-def test_a_wrong_answer_behind_no_op_checks_fails_here_with_why(template, function):
-    source, why = CHEATS[function]
-    got = verdicts(LESSON, template, {**REF, function: NO_OP_CHECKS + source})
-    assert got[function][0] == "fail" and why in got[function][1], got[function]
-    uses_it = {"rnn_cell_backward": {"rnn_backward"}}.get(function, set())  # calls the cheat
-    assert all(got[f][0] == "pass" for f in set(PROBED) - {function} - uses_it), got
+(
+    test_the_reference_passes_every_probe,
+    test_alternatives_of_the_corpus_pass,
+    test_a_wrong_answer_behind_no_op_checks_fails_here_with_why,
+) = integrity_tests("02_bptt", CORPUS, HELPERS, CHEATS, CASCADES)

@@ -1,42 +1,20 @@
-"""The integrity pass for lesson 04, without nbgrader: honest code passes (the corpus of
-alternatives included), cheats behind no-op checks fail, with why."""
-
-import pytest
+"""The integrity pass for lesson 04, without nbgrader: the reference and the corpus of
+alternatives pass, wrong answers behind no-op checks fail, with why."""
 
 from tests import test_alternatives_gru as alt
-from tests.course import solution_cells
-from tests.integrity_support import NO_OP_CHECKS, as_answer, released, sources, verdicts
+from tests.integrity_support import integrity_tests, sources
 
-LESSON = "04_gru"
-REF = solution_cells(LESSON)
-PROBED = ("gru_cell_forward", "gru_forward", "gru_convention", "recurrent_num_params",
-          "adding_baseline_mse")  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def template():
-    return released(LESSON)
-
-
-def test_the_reference_passes_every_probe(template):
-    assert verdicts(LESSON, template, REF) == {f: ("pass", "") for f in PROBED}
-
-
-def test_alternatives_of_the_corpus_pass(template):
-    helpers = sources(alt.cell_split_weights, alt.cell_f_linear, alt._random_step, alt._cho)
-    helpers = "import math\nfrom fractions import Fraction\n" + helpers
-    for pick in range(3):
-        answers = {
-            **REF,
-            "gru_cell_forward": as_answer(alt.CELLS[pick], "gru_cell_forward"),
-            "gru_forward": as_answer(alt.FORWARDS[pick], "gru_forward"),
-            "gru_convention": as_answer(alt.CONVENTIONS[pick], "gru_convention"),
-            "recurrent_num_params": as_answer(alt.COUNTS[pick], "recurrent_num_params"),
-            "adding_baseline_mse": as_answer(alt.BASELINES[pick], "adding_baseline_mse"),
-        }
-        got = verdicts(LESSON, template, answers, added=[helpers])
-        assert got == {f: ("pass", "") for f in PROBED}, (pick, got)
-
+CORPUS = {
+    "gru_cell_forward": alt.CELLS,
+    "gru_forward": alt.FORWARDS,
+    "gru_convention": alt.CONVENTIONS,
+    "recurrent_num_params": alt.COUNTS,
+    "adding_baseline_mse": alt.BASELINES,
+}
+HELPERS = "import math\nfrom fractions import Fraction\n" + sources(
+    alt.cell_split_weights, alt.cell_f_linear, alt._random_step, alt._cho
+)
+CASCADES = {"gru_cell_forward": ["gru_forward"]}  # the reference's gru_forward calls it
 
 CHEATS = {
     "gru_cell_forward": (
@@ -57,11 +35,8 @@ CHEATS = {
     "adding_baseline_mse": ("def adding_baseline_mse():\n    return 1 / 12\n", "0.08333"),
 }
 
-
-@pytest.mark.parametrize("function", CHEATS)
-def test_a_wrong_answer_behind_no_op_checks_fails_here_with_why(template, function):
-    source, why = CHEATS[function]
-    got = verdicts(LESSON, template, {**REF, function: NO_OP_CHECKS + source})
-    assert got[function][0] == "fail" and why in got[function][1], got[function]
-    uses_it = {"gru_cell_forward": {"gru_forward"}}.get(function, set())  # calls the cheat
-    assert all(got[f][0] == "pass" for f in set(PROBED) - {function} - uses_it), got
+(
+    test_the_reference_passes_every_probe,
+    test_alternatives_of_the_corpus_pass,
+    test_a_wrong_answer_behind_no_op_checks_fails_here_with_why,
+) = integrity_tests("04_gru", CORPUS, HELPERS, CHEATS, CASCADES)

@@ -1,45 +1,23 @@
-"""The integrity pass for lesson 05, without nbgrader: honest code passes (the corpus of
-alternatives included), cheats behind no-op checks fail, with why."""
-
-import pytest
+"""The integrity pass for lesson 05, without nbgrader: the reference and the corpus of
+alternatives pass, wrong answers behind no-op checks fail, with why."""
 
 from tests import test_alternatives_imdb as alt
-from tests.course import solution_cells
-from tests.integrity_support import NO_OP_CHECKS, as_answer, released, sources, verdicts
+from tests.integrity_support import integrity_tests, sources
 
-LESSON = "05_imdb_sentiment"
-REF = solution_cells(LESSON)
-PROBED = ("tokenize", "build_vocab", "encode", "collate", "masked_mean", "masked_max")
-
-
-@pytest.fixture(scope="module")
-def template():
-    return released(LESSON)
-
-
-def test_the_reference_passes_every_probe(template):
-    assert verdicts(LESSON, template, REF) == {f: ("pass", "") for f in PROBED}
-
-
-def test_alternatives_of_the_corpus_pass(template):
-    helpers = "import re\nfrom collections import Counter, defaultdict\n" + sources(alt._mask)
-    helpers = helpers.replace(
-        "import numpy as np\n", "import numpy as np\nfrom torch.nn.utils.rnn import pad_sequence\n"
-    )
-    helpers += "\n\nWORD = r\"\\w+(?:'\\w+)*\"\nPAD, UNK, PAD_ID, UNK_ID = '<pad>', '<unk>', 0, 1\n"
-    for pick in range(3):
-        answers = {
-            **REF,
-            "tokenize": as_answer(alt.TOKENIZERS[pick], "tokenize"),
-            "build_vocab": as_answer(alt.VOCABS[pick], "build_vocab"),
-            "encode": as_answer(alt.ENCODERS[pick], "encode"),
-            "collate": as_answer(alt.COLLATES[pick], "collate"),
-            "masked_mean": as_answer(alt.MEANS[pick], "masked_mean"),
-            "masked_max": as_answer(alt.MAXES[pick], "masked_max"),
-        }
-        got = verdicts(LESSON, template, answers, added=[helpers])
-        assert got == {f: ("pass", "") for f in PROBED}, (pick, got)
-
+CORPUS = {
+    "tokenize": alt.TOKENIZERS,
+    "build_vocab": alt.VOCABS,
+    "encode": alt.ENCODERS,
+    "collate": alt.COLLATES,
+    "masked_mean": alt.MEANS,
+    "masked_max": alt.MAXES,
+}
+HELPERS = (
+    "import re\nfrom collections import Counter, defaultdict\n"
+    "from torch.nn.utils.rnn import pad_sequence\n"
+    + sources(alt._mask)
+    + "\n\nWORD = r\"\\w+(?:'\\w+)*\"\nPAD, UNK, PAD_ID, UNK_ID = '<pad>', '<unk>', 0, 1\n"
+)
 
 CHEATS = {
     "tokenize": ("def tokenize(text):\n    return text.lower().split()\n", "tokenize("),
@@ -55,10 +33,8 @@ CHEATS = {
     ),
 }
 
-
-@pytest.mark.parametrize("function", CHEATS)
-def test_a_wrong_answer_behind_no_op_checks_fails_here_with_why(template, function):
-    source, why = CHEATS[function]
-    got = verdicts(LESSON, template, {**REF, function: NO_OP_CHECKS + source})
-    assert got[function][0] == "fail" and why in got[function][1], got[function]
-    assert all(got[f][0] == "pass" for f in set(PROBED) - {function}), got
+(
+    test_the_reference_passes_every_probe,
+    test_alternatives_of_the_corpus_pass,
+    test_a_wrong_answer_behind_no_op_checks_fails_here_with_why,
+) = integrity_tests("05_imdb_sentiment", CORPUS, HELPERS, CHEATS, None)

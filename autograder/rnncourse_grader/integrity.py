@@ -215,6 +215,52 @@ def compare_tensor(
     return f"{name} differs from the reference"
 
 
+# ----------------------------------------------------------------------------- for probe modules
+# What every lesson's probe module needs (integrity_rnn_forward, _bptt, _lstm, _gru, _imdb).
+def call(ns, function, case):
+    """The plain recipe, shared by every probe module (the runner looks here when a module has
+    no recipe of that name): the student's function on the case's arguments."""
+    return ns[function](*case["args"])
+
+
+def as_tensor(array):
+    """A numpy array (or nested lists, dicts, None) of a case as torch tensors, in the grader."""
+    import torch
+
+    if array is None:
+        return None
+    if isinstance(array, dict):
+        return {k: as_tensor(v) for k, v in array.items()}
+    if isinstance(array, list | tuple):
+        return [as_tensor(v) for v in array]
+    return torch.from_numpy(np.asarray(array).copy())
+
+
+def sizes(rng: np.random.Generator, n: int, high: int = 7) -> list[int]:
+    """``n`` random sizes in 1 .. high - 1."""
+    return [int(v) for v in rng.integers(1, high, size=n)]
+
+
+def gated_params(rng, gates: int, D: int, H: int, *, hh_scale: float, dtype=np.float64) -> dict:
+    """nn.LSTMCell / nn.GRUCell tensors (``gates`` blocks of H rows), large enough that no
+    gate works in its linear range (the checks' ``random_gated_params``, in numpy)."""
+    shapes = {"weight_ih": (gates * H, D), "weight_hh": (gates * H, H)}
+    shapes |= {"bias_ih": (gates * H,), "bias_hh": (gates * H,)}
+    scale = {"weight_ih": 0.6, "weight_hh": hh_scale, "bias_ih": 0.5, "bias_hh": 0.5}
+    return {k: (rng.standard_normal(s) * scale[k]).astype(dtype) for k, s in shapes.items()}
+
+
+def compare_all(function: str, names, got, want) -> str | None:
+    """``got`` a sequence of tensors like ``want``, named ``names`` in the messages."""
+    if not isinstance(got, tuple | list) or len(got) != len(names):
+        return f"{function} returned {describe(got)}; expected {', '.join(names)}"
+    for name, g, w in zip(names, got, want, strict=True):
+        problem = compare_tensor(name, g, w)
+        if problem:
+            return problem
+    return None
+
+
 # ----------------------------------------------------------------------------- the pass
 def cells_to_run(nb, template) -> list[dict]:
     """The lesson's locked non-test code cells, the answer cells, the student's own cells,

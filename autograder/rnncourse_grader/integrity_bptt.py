@@ -18,18 +18,17 @@ from rnncourse.checks.bptt import (
     reference_rnn_cell_backward,
 )
 from rnncourse.checks.rnn import reference_rnn_forward
-from rnncourse_grader.integrity import Method, compare_tensor, describe
+from rnncourse_grader.integrity import (
+    Method,
+    as_tensor,
+    compare_all,
+    compare_tensor,
+    describe,
+    sizes,
+)
 
 CELL_GRADS = ("dx_t", "dh_prev", "dW_xh", "dW_hh", "db_h")
 LAYER_GRADS = ("dX", "dh0", "dW_xh", "dW_hh", "db_h")
-
-
-def _t(array):
-    return torch.from_numpy(np.asarray(array).copy())
-
-
-def _sizes(rng, n, high=7):
-    return [int(v) for v in rng.integers(1, high, size=n)]
 
 
 def _params(rng, D, H, dtype):
@@ -45,19 +44,7 @@ def _numpy(tensor):
     return tensor.detach().numpy()
 
 
-def _compare_all(function, names, got, want):
-    if not isinstance(got, tuple | list) or len(got) != len(names):
-        return f"{function} returned {describe(got)}; expected {len(names)} gradients"
-    for name, g, w in zip(names, got, want, strict=True):
-        problem = compare_tensor(name, g, w)
-        if problem:
-            return problem
-    return None
-
-
 # ----------------------------------------------------------------------------- student side
-def call(ns, function, case):
-    return ns[function](*case["args"])
 
 
 def clip_and_return(ns, function, case):
@@ -77,12 +64,18 @@ def scale_and_return(ns, function, case):
 def cell_cases(rng):
     cases = []
     for dtype in (np.float64, np.float64, np.float32):
-        B, D, H = _sizes(rng, 3)
+        B, D, H = sizes(rng, 3)
         x_t, h_prev = rng.standard_normal((B, D)), np.tanh(rng.standard_normal((B, H)))
         x_t, h_prev = x_t.astype(dtype), h_prev.astype(dtype)
         W_xh, W_hh, b_h = _params(rng, D, H, dtype)
         h_t = _numpy(
-            reference_rnn_forward(_t(x_t)[:, None], _t(h_prev), _t(W_xh), _t(W_hh), _t(b_h))[1]
+            reference_rnn_forward(
+                as_tensor(x_t)[:, None],
+                as_tensor(h_prev),
+                as_tensor(W_xh),
+                as_tensor(W_hh),
+                as_tensor(b_h),
+            )[1]
         )
         dh_next = rng.standard_normal((B, H)).astype(dtype)
         cases.append({"args": [dh_next, [x_t, h_prev, h_t, W_xh, W_hh]], "b_h": b_h})
@@ -91,18 +84,20 @@ def cell_cases(rng):
 
 def cell_expected(case):
     dh_next, (x_t, h_prev, _, W_xh, W_hh) = case["args"]
-    return reference_rnn_cell_backward(*map(_t, (dh_next, x_t, h_prev, W_xh, W_hh, case["b_h"])))
+    return reference_rnn_cell_backward(
+        *map(as_tensor, (dh_next, x_t, h_prev, W_xh, W_hh, case["b_h"]))
+    )
 
 
 def cell_compare(got, want, case):
-    return _compare_all("rnn_cell_backward", CELL_GRADS, got, want)
+    return compare_all("rnn_cell_backward", CELL_GRADS, got, want)
 
 
 # ----------------------------------------------------------------------------- rnn_backward
 def backward_cases(rng):
     cases = []
     for upstream in ("dense", "last", "sparse"):
-        B, T, D, H = _sizes(rng, 4)
+        B, T, D, H = sizes(rng, 4)
         X = rng.standard_normal((B, T, D))
         h0 = np.tanh(rng.standard_normal((B, H)))
         W_xh, W_hh, b_h = _params(rng, D, H, np.float64)
@@ -111,7 +106,11 @@ def backward_cases(rng):
             dH[:, :-1] = 0
         elif upstream == "sparse":
             dH[:, T - 2 :: -2] = 0
-        H_all = _numpy(reference_rnn_forward(_t(X), _t(h0), _t(W_xh), _t(W_hh), _t(b_h))[0])
+        H_all = _numpy(
+            reference_rnn_forward(
+                as_tensor(X), as_tensor(h0), as_tensor(W_xh), as_tensor(W_hh), as_tensor(b_h)
+            )[0]
+        )
         states = [h0] + [H_all[:, t] for t in range(T)]
         caches = [[X[:, t], states[t], states[t + 1], W_xh, W_hh] for t in range(T)]
         cases.append({"args": [dH, caches], "X": X, "h0": h0, "b_h": b_h})
@@ -121,22 +120,28 @@ def backward_cases(rng):
 def backward_expected(case):
     dH, caches = case["args"]
     W_xh, W_hh = caches[0][3], caches[0][4]
-    return reference_rnn_backward(*map(_t, (dH, case["X"], case["h0"], W_xh, W_hh, case["b_h"])))
+    return reference_rnn_backward(
+        *map(as_tensor, (dH, case["X"], case["h0"], W_xh, W_hh, case["b_h"]))
+    )
 
 
 def backward_compare(got, want, case):
-    return _compare_all("rnn_backward", LAYER_GRADS, got, want)
+    return compare_all("rnn_backward", LAYER_GRADS, got, want)
 
 
 # ----------------------------------------------------------------------------- jacobian_norms
 def jacobian_cases(rng):
     cases = []
     for _ in range(2):
-        B, T, H = _sizes(rng, 3, high=6)
+        B, T, H = sizes(rng, 3, high=6)
         X = rng.standard_normal((B, T, H))
         h0 = np.tanh(rng.standard_normal((B, H)))
         W_xh, W_hh, b_h = _params(rng, H, H, np.float64)
-        H_all = _numpy(reference_rnn_forward(_t(X), _t(h0), _t(W_xh), _t(W_hh), _t(b_h))[0])
+        H_all = _numpy(
+            reference_rnn_forward(
+                as_tensor(X), as_tensor(h0), as_tensor(W_xh), as_tensor(W_hh), as_tensor(b_h)
+            )[0]
+        )
         cases.append({"args": [H_all, W_hh], "X": X, "h0": h0, "W_xh": W_xh, "b_h": b_h})
     return cases
 
@@ -144,7 +149,7 @@ def jacobian_cases(rng):
 def jacobian_expected(case):
     _, W_hh = case["args"]
     return reference_jacobian_norms(
-        *map(_t, (case["X"], case["h0"], case["W_xh"], W_hh, case["b_h"]))
+        *map(as_tensor, (case["X"], case["h0"], case["W_xh"], W_hh, case["b_h"]))
     )
 
 
@@ -161,7 +166,7 @@ def radius_cases(rng):
 
 
 def radius_expected(case):
-    W = _t(case["W"])
+    W = as_tensor(case["W"])
     return W * (case["radius"] / torch.linalg.eigvals(W).abs().max())
 
 
@@ -169,7 +174,7 @@ def radius_compare(got, want, case):
     if not isinstance(got, list) or len(got) != 2:
         return f"with_spectral_radius gave {describe(got)}"
     result, W_after = got
-    if compare_tensor("W", W_after, _t(case["W"])):
+    if compare_tensor("W", W_after, as_tensor(case["W"])):
         return "with_spectral_radius changed W in place; it must return a new tensor"
     return compare_tensor("the rescaled matrix", result, want)
 
@@ -179,7 +184,7 @@ def clip_cases(rng):
     cases = []
     for max_norm, scale, bad in ((0.5, 3.0, None), (100.0, 1.0, None), (1.0, 1.0, float("nan"))):
         shapes = [
-            tuple(_sizes(rng, int(rng.integers(1, 3)))) for _ in range(int(rng.integers(1, 4)))
+            tuple(sizes(rng, int(rng.integers(1, 3)))) for _ in range(int(rng.integers(1, 4)))
         ]
         grads = [rng.standard_normal(s) * scale for s in shapes]
         if bad is not None:
@@ -189,7 +194,7 @@ def clip_cases(rng):
 
 
 def clip_expected(case):
-    grads = [_t(g) for g in case["grads"]]
+    grads = [as_tensor(g) for g in case["grads"]]
     params = [torch.zeros_like(g, requires_grad=True) for g in grads]
     for p, g in zip(params, grads, strict=True):
         p.grad = g.clone()
@@ -214,7 +219,7 @@ def clip_compare(got, want, case):
         )
     if not math.isclose(norm, expected, rel_tol=1e-9, abs_tol=1e-12):
         return f"clip_grad_norm returned {norm:.6g}; expected {expected:.6g}"
-    return _compare_all(
+    return compare_all(
         "clip_grad_norm", [f"grads[{i}]" for i in range(len(want_grads))], grads, want_grads
     )
 

@@ -14,41 +14,23 @@ import torch
 from torch import nn
 
 from rnncourse.checks.gru import convention_cells, reference_gru_cell, reference_gru_forward
-from rnncourse_grader.integrity import Method, compare_tensor, describe
+from rnncourse_grader.integrity import (
+    Method,
+    as_tensor,
+    compare_tensor,
+    describe,
+    gated_params,
+    sizes,
+)
 
 MODULES = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
 
-def _t(array):
-    return torch.from_numpy(np.asarray(array).copy())
-
-
-def _sizes(rng, n, high=7):
-    return [int(v) for v in rng.integers(1, high, size=n)]
-
-
 def _params(rng, D, H, dtype=np.float64):
-    """nn.GRUCell's tensors (blocks r, z, n), large enough that no gate is linear."""
-    shapes = {
-        "weight_ih": (3 * H, D),
-        "weight_hh": (3 * H, H),
-        "bias_ih": (3 * H,),
-        "bias_hh": (3 * H,),
-    }
-    scale = {"weight_ih": 0.6, "weight_hh": 0.5, "bias_ih": 0.5, "bias_hh": 0.5}
-    return {k: (rng.standard_normal(s) * scale[k]).astype(dtype) for k, s in shapes.items()}
-
-
-def _tensors(args):
-    return [
-        None if a is None else {k: _t(v) for k, v in a.items()} if isinstance(a, dict) else _t(a)
-        for a in args
-    ]
+    return gated_params(rng, 3, D, H, hh_scale=0.5, dtype=dtype)
 
 
 # ----------------------------------------------------------------------------- student side
-def call(ns, function, case):
-    return ns[function](*case["args"])
 
 
 def classify(ns, function, case):
@@ -60,7 +42,7 @@ def classify(ns, function, case):
 def cell_cases(rng):
     cases = []
     for dtype in (np.float64, np.float64, np.float32):
-        B, D, H = _sizes(rng, 3)
+        B, D, H = sizes(rng, 3)
         x = rng.standard_normal((B, D)).astype(dtype)
         h = np.tanh(rng.standard_normal((B, H))).astype(dtype)
         cases.append({"args": [x, h, _params(rng, D, H, dtype)]})
@@ -68,7 +50,7 @@ def cell_cases(rng):
 
 
 def cell_expected(case):
-    return reference_gru_cell(*_tensors(case["args"]))
+    return reference_gru_cell(*as_tensor(case["args"]))
 
 
 def cell_compare(got, want, case):
@@ -78,14 +60,14 @@ def cell_compare(got, want, case):
 def forward_cases(rng):
     cases = []
     for zero_h0 in (False, True, False):
-        B, T, D, H = _sizes(rng, 4)
+        B, T, D, H = sizes(rng, 4)
         h0 = None if zero_h0 else np.tanh(rng.standard_normal((B, H)))
         cases.append({"args": [rng.standard_normal((B, T, D)), h0, _params(rng, D, H)]})
     return cases
 
 
 def forward_expected(case):
-    return reference_gru_forward(*_tensors(case["args"]))
+    return reference_gru_forward(*as_tensor(case["args"]))
 
 
 def forward_compare(got, want, case):
@@ -116,7 +98,7 @@ def convention_compare(got, want, case):
 def count_cases(rng):
     kinds = list(MODULES)
     return [
-        {"args": [kinds[int(rng.integers(3))], *_sizes(rng, 2, high=40), int(rng.integers(1, 4))]}
+        {"args": [kinds[int(rng.integers(3))], *sizes(rng, 2, high=40), int(rng.integers(1, 4))]}
         for _ in range(4)
     ]
 

@@ -18,11 +18,12 @@ from rnncourse_grader.hidden.imdb import (
     reference_build_vocab,
     reference_tokenize,
 )
-from rnncourse_grader.integrity import Method, compare_tensor, describe
-
-
-def _t(array):
-    return torch.from_numpy(np.asarray(array).copy())
+from rnncourse_grader.integrity import (
+    Method,
+    as_tensor,
+    compare_tensor,
+    describe,
+)
 
 
 def _seeded(rng) -> torch.Generator:
@@ -30,8 +31,6 @@ def _seeded(rng) -> torch.Generator:
 
 
 # ----------------------------------------------------------------------------- student side
-def call(ns, function, case):
-    return ns[function](*case["args"])
 
 
 def call_with_options(ns, function, case):
@@ -109,7 +108,7 @@ def collate_expected(case):
     lengths = torch.tensor([len(ids) for ids, _ in batch], dtype=torch.long)
     X = torch.zeros(len(batch), int(lengths.max()), dtype=torch.long)
     for b, (ids, _) in enumerate(batch):
-        X[b, : len(ids)] = _t(ids)
+        X[b, : len(ids)] = as_tensor(ids)
     return X, lengths, torch.tensor([label for _, label in batch], dtype=torch.long)
 
 
@@ -136,12 +135,12 @@ def pooling_cases(rng):
 
 
 def mean_expected(case):
-    H, lengths = map(_t, case["args"])
+    H, lengths = map(as_tensor, case["args"])
     return torch.stack([H[b, : int(n)].mean(0) for b, n in enumerate(lengths)])
 
 
 def max_expected(case):
-    H, lengths = map(_t, case["args"])
+    H, lengths = map(as_tensor, case["args"])
     return torch.stack([H[b, : int(n)].amax(0) for b, n in enumerate(lengths)])
 
 

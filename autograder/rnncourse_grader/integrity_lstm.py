@@ -19,27 +19,19 @@ from rnncourse.checks.lstm import (
     reference_lstm_forward,
     reference_lstm_gates,
 )
-from rnncourse_grader.integrity import Method, compare_tensor, describe
-
-
-def _t(array):
-    return torch.from_numpy(np.asarray(array).copy())
-
-
-def _sizes(rng, n, high=6):
-    return [int(v) for v in rng.integers(1, high, size=n)]
+from rnncourse_grader.integrity import (
+    Method,
+    as_tensor,
+    compare_all,
+    compare_tensor,
+    describe,
+    gated_params,
+    sizes,
+)
 
 
 def _cell_params(rng, D, H, dtype=np.float64):
-    """nn.LSTMCell's four tensors, large enough that no gate works in its linear range."""
-    shapes = {
-        "weight_ih": (4 * H, D),
-        "weight_hh": (4 * H, H),
-        "bias_ih": (4 * H,),
-        "bias_hh": (4 * H,),
-    }
-    scale = {"weight_ih": 0.6, "weight_hh": 0.4, "bias_ih": 0.5, "bias_hh": 0.5}
-    return {k: (rng.standard_normal(s) * scale[k]).astype(dtype) for k, s in shapes.items()}
+    return gated_params(rng, 4, D, H, hh_scale=0.4, dtype=dtype)
 
 
 def _state(rng, shape, dtype=np.float64):
@@ -49,34 +41,13 @@ def _state(rng, shape, dtype=np.float64):
     ]
 
 
-def _tensors(value):
-    if isinstance(value, dict):
-        return {k: _tensors(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_tensors(v) for v in value]
-    return None if value is None else _t(value)
-
-
-def _compare_pairs(function, names, got, want):
-    """``got`` shaped like ``want``: a flat sequence of tensors with these names."""
-    if not isinstance(got, tuple | list) or len(got) != len(names):
-        return f"{function} returned {describe(got)}; expected {', '.join(names)}"
-    for name, g, w in zip(names, got, want, strict=True):
-        problem = compare_tensor(name, g, w)
-        if problem:
-            return problem
-    return None
-
-
 def _outputs_and_state(function, got, want):
     if not isinstance(got, tuple | list) or len(got) != 2 or not isinstance(got[1], tuple | list):
         return f"{function} returned {describe(got)}; expected (outputs, (h, c))"
-    return _compare_pairs(function, ("outputs", "h", "c"), [got[0], *got[1]], [want[0], *want[1]])
+    return compare_all(function, ("outputs", "h", "c"), [got[0], *got[1]], [want[0], *want[1]])
 
 
 # ----------------------------------------------------------------------------- student side
-def call(ns, function, case):
-    return ns[function](*case["args"])
 
 
 def set_biases(ns, function, case):
@@ -106,7 +77,7 @@ def lstm_cell_step(ns, function, case):
 def gates_cases(rng):
     cases = []
     for dtype in (np.float64, np.float64, np.float32):
-        B, D, H = _sizes(rng, 3)
+        B, D, H = sizes(rng, 3)
         x, h = (
             rng.standard_normal((B, D)).astype(dtype),
             np.tanh(rng.standard_normal((B, H))).astype(dtype),
@@ -116,36 +87,36 @@ def gates_cases(rng):
 
 
 def gates_expected(case):
-    return reference_lstm_gates(*_tensors(case["args"]))
+    return reference_lstm_gates(*as_tensor(case["args"]))
 
 
 def gates_compare(got, want, case):
-    return _compare_pairs("lstm_gates", ("i", "f", "g", "o"), got, want)
+    return compare_all("lstm_gates", ("i", "f", "g", "o"), got, want)
 
 
 def cell_cases(rng):
     cases = []
     for dtype in (np.float64, np.float64, np.float32):
-        B, D, H = _sizes(rng, 3)
+        B, D, H = sizes(rng, 3)
         x = rng.standard_normal((B, D)).astype(dtype)
         cases.append({"args": [x, _state(rng, (B, H), dtype), _cell_params(rng, D, H, dtype)]})
     return cases
 
 
 def cell_expected(case):
-    x, state, params = _tensors(case["args"])
+    x, state, params = as_tensor(case["args"])
     return reference_lstm_cell(x, tuple(state), params)
 
 
 def cell_compare(got, want, case):
-    return _compare_pairs("lstm_cell_forward", ("h_t", "c_t"), got, want)
+    return compare_all("lstm_cell_forward", ("h_t", "c_t"), got, want)
 
 
 # ----------------------------------------------------------------------------- layers
 def forward_cases(rng):
     cases = []
     for zero_state in (False, True, False):
-        B, T, D, H = _sizes(rng, 4)
+        B, T, D, H = sizes(rng, 4)
         X = rng.standard_normal((B, T, D))
         state0 = None if zero_state else _state(rng, (B, H))
         cases.append({"args": [X, state0, _cell_params(rng, D, H)]})
@@ -153,7 +124,7 @@ def forward_cases(rng):
 
 
 def forward_expected(case):
-    X, state0, params = _tensors(case["args"])
+    X, state0, params = as_tensor(case["args"])
     return reference_lstm_forward(X, None if state0 is None else tuple(state0), params)
 
 
@@ -173,7 +144,7 @@ def _suffixed(params_by_direction):
 def bidirectional_cases(rng):
     cases = []
     for zero_state in (False, True):
-        B, T, D, H = _sizes(rng, 4)
+        B, T, D, H = sizes(rng, 4)
         fwd, bwd = _cell_params(rng, D, H), _cell_params(rng, D, H)
         state0 = None if zero_state else _state(rng, (2, B, H))
         cases.append({"args": [rng.standard_normal((B, T, D)), state0, fwd, bwd]})
@@ -181,7 +152,7 @@ def bidirectional_cases(rng):
 
 
 def bidirectional_expected(case):
-    X, state0, fwd, bwd = _tensors(case["args"])
+    X, state0, fwd, bwd = as_tensor(case["args"])
     params = _suffixed({(0, False): fwd, (0, True): bwd})
     state = None if state0 is None else tuple(state0)
     return reference_deep_lstm(X, state, params, num_layers=1, bidirectional=True)
@@ -198,7 +169,7 @@ def stacked_cases(rng):
         (3, False, True),
         (1, True, False),
     ):
-        B, T, D, H = _sizes(rng, 4)
+        B, T, D, H = sizes(rng, 4)
         dirs = 2 if bidirectional else 1
         per = {}
         for layer in range(num_layers):
@@ -212,7 +183,7 @@ def stacked_cases(rng):
 
 def stacked_expected(case):
     X, state0, params, num_layers, bidirectional = case["args"]
-    X, state0, params = _tensors([X, state0, params])
+    X, state0, params = as_tensor([X, state0, params])
     state = None if state0 is None else tuple(state0)
     return reference_deep_lstm(X, state, params, num_layers=num_layers, bidirectional=bidirectional)
 
@@ -225,7 +196,7 @@ def stacked_compare(got, want, case):
 def forget_cases(rng):
     cases = []
     for L, value in ((2, 1.0), (1, 2.5)):
-        D, H = _sizes(rng, 2)
+        D, H = sizes(rng, 2)
         lstm = nn.LSTM(D, H, num_layers=L, bidirectional=True).double()
         params = {name: rng.standard_normal(tuple(p.shape)) for name, p in lstm.named_parameters()}
         cases.append({"D": D, "H": H, "L": L, "value": value, "params": params})
@@ -233,7 +204,9 @@ def forget_cases(rng):
 
 
 def forget_expected(case):
-    return {name: _t(p) for name, p in case["params"].items()}  # before; compare checks the rest
+    return {
+        name: as_tensor(p) for name, p in case["params"].items()
+    }  # before; compare checks the rest
 
 
 def forget_compare(got, want, case):
@@ -262,7 +235,7 @@ def forget_compare(got, want, case):
 def norms_cases(rng):
     cases = []
     for _ in range(2):
-        B, T, H = _sizes(rng, 3, high=7)
+        B, T, H = sizes(rng, 3, high=7)
         cases.append(
             {
                 "H": H,
@@ -278,8 +251,8 @@ def norms_expected(case):
     cell = nn.LSTMCell(case["H"], case["H"]).double()
     with torch.no_grad():
         for name, p in cell.named_parameters():
-            p.copy_(_t(case["params"][name]))
-    X, state = _t(case["X"]), tuple(_tensors(case["state0"]))
+            p.copy_(as_tensor(case["params"][name]))
+    X, state = as_tensor(case["X"]), tuple(as_tensor(case["state0"]))
     hs = []
     for t in range(X.shape[1]):
         state = cell(X[:, t], state)

@@ -17,16 +17,9 @@ from rnncourse.checks.rnn import (
     reference_rnn_forward,
     reference_sequence_loss,
 )
-from rnncourse_grader.integrity import Method, compare_tensor, describe
-
-
-def _t(array):
-    return torch.from_numpy(np.asarray(array).copy())
-
+from rnncourse_grader.integrity import Method, as_tensor, compare_tensor, describe, sizes
 
 # ----------------------------------------------------------------------------- student side
-def call(ns, function, case):
-    return ns[function](*case["args"])
 
 
 def params_then_forward(ns, function, case):
@@ -75,8 +68,6 @@ def train_tiny(ns, function, case):
 
 
 # ----------------------------------------------------------------------------- grader side
-def _sizes(rng, n):
-    return [int(v) for v in rng.integers(1, 8, size=n)]
 
 
 def _dtype(rng):
@@ -86,7 +77,7 @@ def _dtype(rng):
 def cell_cases(rng):
     cases = []
     for _ in range(3):
-        B, D, H = _sizes(rng, 3)
+        B, D, H = sizes(rng, 3, high=8)
         dt = _dtype(rng)
         args = [
             rng.standard_normal((B, D)),
@@ -100,7 +91,7 @@ def cell_cases(rng):
 
 
 def cell_expected(case):
-    return reference_rnn_cell(*[_t(a) for a in case["args"]])
+    return reference_rnn_cell(*[as_tensor(a) for a in case["args"]])
 
 
 def cell_compare(got, want, case):
@@ -110,7 +101,7 @@ def cell_compare(got, want, case):
 def forward_cases(rng):
     cases = []
     for i in range(3):
-        B, T, D, H = _sizes(rng, 4)
+        B, T, D, H = sizes(rng, 4, high=8)
         T = 1 if i == 0 else T
         dt = _dtype(rng)
         h0 = None if i == 1 else np.tanh(rng.standard_normal((B, H))).astype(dt)
@@ -126,7 +117,7 @@ def forward_cases(rng):
 
 
 def forward_expected(case):
-    X, h0, *params = (None if a is None else _t(a) for a in case["args"])
+    X, h0, *params = as_tensor(case["args"])
     return reference_rnn_forward(X, h0, *params)
 
 
@@ -139,7 +130,7 @@ def forward_compare(got, want, case):
 def params_cases(rng):
     cases = []
     for _ in range(2):
-        D, H = _sizes(rng, 2)
+        D, H = sizes(rng, 2, high=8)
         case = {"D": D, "H": H, "X": rng.standard_normal((2, 4, D))}
         shapes = {
             "weight_ih_l0": (H, D),
@@ -156,8 +147,8 @@ def params_expected(case):
     rnn = nn.RNN(case["D"], case["H"], batch_first=True).double()
     with torch.no_grad():
         for name in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"):
-            getattr(rnn, name).copy_(_t(case[name]))
-        out, _ = rnn(_t(case["X"]))
+            getattr(rnn, name).copy_(as_tensor(case[name]))
+        out, _ = rnn(as_tensor(case["X"]))
     return out
 
 
@@ -183,7 +174,7 @@ def count_compare(got, want, case):
 def loss_cases(rng):
     cases = []
     for _ in range(2):
-        B, T, V = _sizes(rng, 3)
+        B, T, V = sizes(rng, 3, high=8)
         V += 1
         lengths = rng.integers(1, T + 1, size=B)
         mask = np.arange(T)[None, :] < lengths[:, None]
@@ -199,8 +190,8 @@ def loss_cases(rng):
 
 
 def loss_expected(case):
-    logits = _t(case["logits"]).requires_grad_(True)
-    loss = reference_sequence_loss(logits, _t(case["targets"]), _t(case["mask"]))
+    logits = as_tensor(case["logits"]).requires_grad_(True)
+    loss = reference_sequence_loss(logits, as_tensor(case["targets"]), as_tensor(case["mask"]))
     (grad,) = torch.autograd.grad(loss, logits)
     return loss.detach(), grad
 
@@ -246,9 +237,9 @@ def train_compare(got, want, case):
     W, b = got
     if not isinstance(W, torch.Tensor) or tuple(W.shape) != case["W"].shape:
         return "the model's parameters came back malformed"
-    before = TinyNextSymbol(_t(case["W"]), _t(case["b"]))
+    before = TinyNextSymbol(as_tensor(case["W"]), as_tensor(case["b"]))
     after = TinyNextSymbol(W.to(torch.float64), b.to(torch.float64))
-    held = {k: _t(v) for k, v in case["held_out"].items()}
+    held = {k: as_tensor(v) for k, v in case["held_out"].items()}
     with torch.no_grad():
         start = reference_sequence_loss(before(held["X"]), held["Y"], held["mask"]).item()
         end = reference_sequence_loss(after(held["X"]), held["Y"], held["mask"]).item()

@@ -84,6 +84,10 @@ def load(lesson_id: str, root: Path = ROOT) -> Manifest:
         raise ManifestError(f"{where}: {err}") from None
 
 
+# optional top-level keys, and the type each is read as
+_OPTIONAL = {"handed_in": tuple, "prepare": str, "integrity": str}
+
+
 def _parse(lesson_id: str, data: dict) -> Manifest:
     _only(data, "top level", {"points", "answers", "tests", "limits"}, set(_OPTIONAL))
     answers = {}
@@ -108,9 +112,6 @@ def _parse(lesson_id: str, data: dict) -> Manifest:
         limits=Limits(**data["limits"]),
         **{key: kind(data[key]) for key, kind in _OPTIONAL.items() if key in data},
     )
-
-
-_OPTIONAL = {"handed_in": tuple, "prepare": str, "integrity": str}
 
 
 def _only(table, where: str, required: set[str], optional: set[str]) -> None:
