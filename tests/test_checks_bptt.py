@@ -791,3 +791,26 @@ def test_the_hidden_clipped_step_case_clips_so_a_step_without_clipping_fails(ref
     with pytest.raises(CheckFailed, match="unclipped gradient"):
         namespace = {"check_train_step_clipped": check_train_step_clipped}
         exec(block, {**namespace, "train_step_clipped": step_with(clip="never")})
+
+
+def test_answers_get_copies_of_nested_tensors_too(ref):
+    """rnn_backward's caches are a list of tuples of tensors: those are copies as well."""
+
+    def spoils_its_caches(dH, caches):
+        result = ref["rnn_backward"](dH, caches)
+        for cache in caches:
+            cache[2].zero_()  # h_t, in place: the check's own caches must not change
+        return result
+
+    seen = []
+    forward = ref["rnn_forward_with_cache"]
+
+    def recording_forward(*args):
+        H_all, caches = forward(*args)
+        seen.append([c[2].clone() for c in caches])
+        seen.append(caches)
+        return H_all, caches
+
+    check_rnn_backward(spoils_its_caches, recording_forward)
+    before, caches = seen[0], seen[1]
+    assert all(torch.equal(b, c[2]) for b, c in zip(before, caches, strict=True))

@@ -57,14 +57,26 @@ CHANGED: list[str] = []
 
 
 def _copy(value):
-    """``value`` with each plain tensor in it (also inside lists, tuples, dicts) cloned."""
+    """``value`` with each plain tensor in it cloned, at any depth of lists, tuples and dicts
+    (a list of caches holds tuples of tensors). Containers without a tensor stay the same
+    object, so a check that compares identities still can."""
     if isinstance(value, torch.Tensor):
         return value if value.requires_grad else value.clone()
-    if isinstance(value, list | tuple) and any(isinstance(v, torch.Tensor) for v in value):
-        return type(value)(_copy(v) for v in value)
-    if isinstance(value, dict) and any(isinstance(v, torch.Tensor) for v in value.values()):
+    if not _holds_tensor(value):
+        return value
+    if isinstance(value, dict):
         return {k: _copy(v) for k, v in value.items()}
-    return value
+    return type(value)(_copy(v) for v in value)
+
+
+def _holds_tensor(value) -> bool:
+    if isinstance(value, torch.Tensor):
+        return True
+    if isinstance(value, dict):
+        return any(_holds_tensor(v) for v in value.values())
+    if type(value) in (list, tuple):  # not a namedtuple or other subclass: rebuilt by type()
+        return any(_holds_tensor(v) for v in value)
+    return False
 
 
 def _changed(label: str, before, after) -> list[str]:
