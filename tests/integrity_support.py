@@ -3,13 +3,17 @@ tests every lesson with probes has (``integrity_tests``)."""
 
 import copy
 import functools
+import importlib
 import inspect
+import json
+import re
 import tempfile
 
 import nbformat
+import numpy as np
 import pytest
 
-from rnncourse_grader import integrity, sanitize
+from rnncourse_grader import integrity, integrity_runner, sanitize
 from tests.course import ROOT, solution_cells
 
 # Every check made a no-op in the notebook's namespace: full marks in the kernel.
@@ -48,6 +52,80 @@ def verdicts(lesson_id, template, answers, added=(), passed=None, seed=11):
         policy = {"memory_mb": 3072, "tmp_base": home}
         report = integrity.run_pass(lesson_id, nb, template, set(passed), seed=seed, policy=policy)
     return {v.function: (v.status, v.message) for v in report.verdicts}
+
+
+def probe_of(lesson_id: str, function: str) -> integrity.Probe:
+    return next(p for p in integrity.lesson_spec(lesson_id).probes if p.function == function)
+
+
+def probe_here(lesson_id: str, function: str, answer, seed: int = 0, **others) -> str | None:
+    """The grader's cases for ``function`` (what the integrity pass sends), answered here by
+    ``answer`` through the runner's own code, inputs and replies through JSON as in the pass,
+    and judged by the grader: None when it passes, else the message the student would read.
+    ``others``: the answers the recipe also calls (rnn_forward for rnn_params_from_torch)."""
+    probe = probe_of(lesson_id, function)
+    cases = probe.cases(np.random.default_rng(seed))
+    request = {
+        "function": function,
+        "recipe": probe.recipe,
+        "forbid": probe.forbid,
+        "cases": json.loads(json.dumps([integrity.encode(c) for c in cases])),
+    }
+    module = importlib.import_module(integrity.lesson_spec(lesson_id).module)
+    namespace = {function: answer, **others}
+    reply = json.loads(json.dumps(integrity_runner.answer(module, namespace, request)))
+    return integrity.judge(probe, cases, reply["outcomes"])
+
+
+def passes_probe(lesson_id: str, function: str, answer, **others) -> None:
+    """Assert that ``answer`` passes the grader's cases of ``function``, for two seeds."""
+    for seed in (0, 1):
+        why = probe_here(lesson_id, function, answer, seed, **others)
+        assert why is None, why
+
+
+def rejection(lesson_id: str, function: str, answer, match: str, **others) -> str:
+    """Assert that the grader's cases reject ``answer`` with ``match`` in the message."""
+    why = probe_here(lesson_id, function, answer, **others)
+    assert why is not None and re.search(match, why), why
+    return why
+
+
+def nudged(value):
+    """``value`` a little wrong: tensors moved by 1e-3 (relative), ints by one, strings by a
+    character, an empty list given one item, an empty tensor another dtype."""
+    import torch
+
+    if isinstance(value, torch.Tensor) and value.numel() == 0:  # nothing to move: its dtype
+        return value.long() if value.is_floating_point() else value.double()
+    if isinstance(value, torch.Tensor):
+        return value + 1e-3 * (1 + value.abs()) if value.is_floating_point() else value + 1
+    if isinstance(value, tuple | list):
+        return type(value)(nudged(v) for v in value) if value else type(value)(["?"])
+    if isinstance(value, dict):
+        return {k: nudged(v) for k, v in value.items()}
+    if isinstance(value, str):
+        return value + "?"
+    return value + 1 if type(value) is int else value
+
+
+def assert_each_case_can_fail(lesson_id: str, function: str, reference) -> None:
+    """Each of the grader's cases of ``function`` (a plain-call probe) fails an answer that is
+    wrong on that case only, and names it: no case is a check that cannot fail."""
+    probe = probe_of(lesson_id, function)
+    assert probe.recipe == "call", "only plain-call probes are called once per case"
+    cases = probe.cases(np.random.default_rng(0))
+    for wrong in range(len(cases)):
+        calls = iter(range(len(cases)))
+
+        def answer(*args, wrong=wrong, calls=calls):
+            got = reference(*args)
+            return nudged(got) if next(calls) == wrong else got
+
+        why = probe_here(lesson_id, function, answer)
+        assert why is not None, f"case {wrong} of {function} cannot fail"
+        label = cases[wrong].get("label")
+        assert label is None or label in why, (label, why)
 
 
 def as_answer(fn, name: str) -> str:

@@ -1,4 +1,6 @@
-"""Hidden-check helpers: forbid the module being re-implemented, and run many cases."""
+"""What a graded function may not call (a lesson's manifest: ``forbid = "rnn"``), refused while
+it runs: the built-in module it re-implements, or autograd where gradients are written by hand.
+"""
 
 import contextlib
 import functools
@@ -23,7 +25,26 @@ FORBIDDEN = {
     "rnn": _targets("RNN", "rnn_tanh", "rnn_tanh_cell", "rnn_relu", "rnn_relu_cell"),
     "lstm": _targets("LSTM", "lstm", "lstm_cell"),
     "gru": _targets("GRU", "gru", "gru_cell"),
+    # backward(), torch.autograd.grad and what is built on them (torch.autograd.functional,
+    # torch.func) all run the engine through _engine_run_backward, looked up in these modules.
+    "autograd": [
+        (torch.autograd, "_engine_run_backward"),
+        (torch.autograd.graph, "_engine_run_backward"),
+    ],
 }
+
+
+def refusal(kind: str, who: str) -> str:
+    """The message of a call that ``FORBIDDEN[kind]`` refuses."""
+    if kind == "autograd":
+        return (
+            f"{who} calls autograd (backward() or torch.autograd.grad): compute the gradients "
+            "by hand, with tensor operations."
+        )
+    return (
+        f"{who} calls PyTorch's built-in {kind.upper()}: write the equations yourself with "
+        "tensor operations."
+    )
 
 
 @contextlib.contextmanager
@@ -31,10 +52,7 @@ def forbid(kind: str, who: str):
     """Inside the block, calling what ``FORBIDDEN[kind]`` lists raises CheckFailed."""
 
     def refuse(*args, **kwargs):
-        raise CheckFailed(
-            f"{who} calls PyTorch's built-in {kind.upper()}: write the equations "
-            "yourself with tensor operations."
-        )
+        raise CheckFailed(refusal(kind, who))
 
     with contextlib.ExitStack() as stack:
         for owner, name in FORBIDDEN[kind]:

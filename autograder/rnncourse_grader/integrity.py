@@ -69,7 +69,7 @@ class Probe:
     cases: Callable[[np.random.Generator], list[dict]]  # grader: inputs (numpy arrays, ints)
     expected: Callable[[dict], Any]  # grader: the reference result for one case
     compare: Callable[[Any, Any, dict], str | None]  # grader: None when equal, else why not
-    forbid: str | None = None  # "rnn", "lstm", "gru": built-in modules the function may not call
+    forbid: str | None = None  # what it may not call (guards.FORBIDDEN): "rnn", ..., "autograd"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -241,6 +241,26 @@ def sizes(rng: np.random.Generator, n: int, high: int = 7) -> list[int]:
     return [int(v) for v in rng.integers(1, high, size=n)]
 
 
+def case_sizes(rng: np.random.Generator, fixed: list[dict], drawn: int = 1, high: int = 8):
+    """The sizes of a probe's cases, each with the ``label`` a failure's message names it by.
+
+    ``fixed``: the cases that catch known bugs (B = 1, T = 1, D != H, float32, no initial
+    state: e.g. ``{"B": 1, "D": 7, "H": 2}``; a string names a variant: ``"upstream": "last"``);
+    then ``drawn`` cases of random sizes, with the int keys of the first. Each dict has
+    ``dtype`` (float64 unless given) and ``zero_state`` (False).
+    """
+    keys = [k for k, v in fixed[0].items() if type(v) is int]
+    out = [dict(f) for f in fixed]
+    out += [dict(zip(keys, sizes(rng, len(keys), high), strict=True)) for _ in range(drawn)]
+    for s in out:
+        s.setdefault("dtype", np.float64)
+        s.setdefault("zero_state", False)
+        words = [f"{k} = {v}" for k, v in s.items() if type(v) in (int, str)]
+        words += [np.dtype(s["dtype"]).name] + (["no initial state"] if s["zero_state"] else [])
+        s["label"] = ", ".join(words)
+    return out
+
+
 def gated_params(rng, gates: int, D: int, H: int, *, hh_scale: float, dtype=np.float64) -> dict:
     """nn.LSTMCell / nn.GRUCell tensors (``gates`` blocks of H rows), large enough that no
     gate works in its linear range (the checks' ``random_gated_params``, in numpy)."""
@@ -335,23 +355,35 @@ def run_pass(
         return None
     start = time.monotonic()
     present = {c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells}
-    verdicts, probes, cases = [], [], {}
+    report, probes = Report([]), []
     rng = np.random.default_rng(seed)
     for probe in spec.probes:
         tests = tuple(t for t in probe.tests if t in present)
         if not tests:
             continue
-        if not set(tests) & passed_tests:
-            verdicts.append(Verdict(probe.function, tests, "not checked", "its tests failed"))
-            continue
-        cases[probe.function] = probe.cases(rng)
-        probes.append(probe)
-        verdicts.append(Verdict(probe.function, tests, "pass"))
-    report = Report(verdicts)
-    if not probes:
-        return report
+        if set(tests) & passed_tests:
+            probes.append((probe, probe.cases(rng)))
+            report.verdicts.append(Verdict(probe.function, tests, "pass"))
+        else:
+            report.verdicts.append(
+                Verdict(probe.function, tests, "not checked", "its tests failed")
+            )
+    if probes:
+        results = _ask(spec.module, nb, template, probes, policy, timeout, report)
+        by_function = {v.function: v for v in report.verdicts}
+        for probe, cases in probes:
+            why = judge(probe, cases, results.get(probe.function), report.problem)
+            if why:
+                by_function[probe.function].status = "fail"
+                by_function[probe.function].message = why
+    report.seconds = time.monotonic() - start
+    return report
+
+
+def _ask(module, nb, template, probes, policy, timeout, report) -> dict[str, list]:
+    """Run the student's side once for every probe: function -> its outcomes, one per case."""
     request = {
-        "module": spec.module,
+        "module": module,
         "cells": cells_to_run(nb, template),
         "probes": [
             {
@@ -359,13 +391,12 @@ def run_pass(
                 "tests": list(p.tests),
                 "recipe": p.recipe,
                 "forbid": p.forbid,
-                "cases": [encode(c) for c in cases[p.function]],
+                "cases": [encode(c) for c in cases],
             }
-            for p in probes
+            for p, cases in probes
         ],
     }
-    messages, problem = _spawn(request, policy, timeout)
-    report.problem = problem
+    messages, report.problem = _spawn(request, policy, timeout)
     results = {}
     for message in messages:
         if "cell_error" in message:
@@ -373,27 +404,29 @@ def run_pass(
         elif "function" in message and message["function"] not in results:
             results[message["function"]] = message.get("outcomes", [])
     report.cell_errors = report.cell_errors[:20]
-    by_function = {v.function: v for v in verdicts}
-    for probe in probes:
-        verdict = by_function[probe.function]
-        outcomes = results.get(probe.function)
-        if outcomes is None or len(outcomes) != len(cases[probe.function]):
-            # The runner died, hung or garbled its reply: the grader's failure, never a zero.
-            raise GraderFault(
-                f"the integrity runner {problem or 'gave no answer'} before it checked "
-                f"{probe.function}"
-            )
-        for case, outcome in zip(cases[probe.function], outcomes, strict=True):
-            if "error" in outcome:
-                why = str(outcome["error"])
-            else:
-                got = decode_reply(outcome.get("value"))
-                why = probe.compare(got, probe.expected(case), case)
-            if why:
-                verdict.status, verdict.message = "fail", why
-                break
-    report.seconds = time.monotonic() - start
-    return report
+    return results
+
+
+def judge(probe: Probe, cases: list[dict], outcomes: list | None, problem: str = "") -> str | None:
+    """None when the student's answers to every case are right, else why not (the first case
+    that is wrong, named by its label: "on the grader's case T = 1: ...").
+
+    Outcomes missing for any case mean the runner died, hung or garbled its reply: the
+    grader's failure (``GraderFault``), never a zero.
+    """
+    if outcomes is None or len(outcomes) != len(cases):
+        raise GraderFault(
+            f"the integrity runner {problem or 'gave no answer'} before it checked {probe.function}"
+        )
+    for case, outcome in zip(cases, outcomes, strict=True):
+        if isinstance(outcome, dict) and "error" in outcome:
+            why = str(outcome["error"])
+        else:
+            got = decode_reply(outcome.get("value") if isinstance(outcome, dict) else None)
+            why = probe.compare(got, probe.expected(case), case)
+        if why:
+            return f"on the grader's case {case['label']}: {why}" if case.get("label") else why
+    return None
 
 
 def _spawn(request: dict, policy: dict, timeout: float) -> tuple[list[dict], str]:

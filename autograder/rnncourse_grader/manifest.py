@@ -36,7 +36,7 @@ class Answer:
     """An answer cell: the function or class it defines (its grade id)."""
 
     name: str
-    forbid: str | None = None  # built-in modules it may not call: "rnn", "lstm", "gru"
+    forbid: str | None = None  # what it may not call: "rnn", "lstm", "gru" (modules), "autograd"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -444,7 +444,7 @@ class Worker:
                         comment = gb.find_comment(
                             verdict.function, nb_.name, job.lesson, job.student
                         )
-                        comment.manual_comment = f"Integrity check failed: {verdict.message}"
+                        comment.manual_comment = f"Checked outside the notebook: {verdict.message}"
                     except MissingEntry:
                         pass
                 nb_.flagged = True
