@@ -24,6 +24,7 @@ from rnncourse.checks import (
 )
 from rnncourse_grader import hidden
 from tests.course import by_name, hidden_block, lesson_functions
+from tests.integrity_support import passes_probe
 
 LESSON = "02_bptt"
 GIVEN = lesson_functions(LESSON, "rnn_cell_forward_with_cache", "rnn_forward_with_cache")
@@ -289,8 +290,7 @@ STEPS = [step_clip_, step_own_clip, step_autograd_grad]
 def test_rnn_cell_backward_alternatives_pass(answer):
     check_rnn_cell_backward(answer, CELL_FORWARD)
     check_rnn_cell_backward_numerical(answer, CELL_FORWARD)
-    hidden.check_rnn_cell_backward_hidden(answer, CELL_FORWARD)
-    hidden.check_rnn_cell_backward_numerical_hidden(answer, CELL_FORWARD)
+    passes_probe(LESSON, "rnn_cell_backward", answer)
 
 
 @pytest.mark.parametrize("answer", BACKWARDS, ids=by_name)
@@ -299,21 +299,19 @@ def test_rnn_backward_alternatives_pass(answer):
         check_rnn_backward(answer, FORWARD, upstream=upstream)
     check_rnn_backward_numerical(answer, FORWARD)
     check_rnn_backward_edge_cases(answer, FORWARD)
-    hidden.check_rnn_backward_hidden(answer, FORWARD)
-    hidden.check_rnn_backward_numerical_hidden(answer, FORWARD)
-    hidden.check_rnn_backward_edge_cases_hidden(answer, FORWARD)
+    passes_probe(LESSON, "rnn_backward", answer)
 
 
 @pytest.mark.parametrize("answer", JACOBIANS, ids=by_name)
 def test_jacobian_norms_alternatives_pass(answer):
     check_jacobian_norms(answer)
-    hidden.check_jacobian_norms_hidden(answer)
+    passes_probe(LESSON, "jacobian_norms", answer)
 
 
 @pytest.mark.parametrize("answer", RADII, ids=by_name)
 def test_with_spectral_radius_alternatives_pass(answer):
     check_with_spectral_radius(answer)
-    hidden.check_with_spectral_radius_hidden(answer)
+    passes_probe(LESSON, "with_spectral_radius", answer)
 
 
 @pytest.mark.parametrize("answer", CLIPS, ids=by_name)
@@ -321,7 +319,7 @@ def test_clip_grad_norm_alternatives_pass(answer):
     check_clip_grad_norm(answer)
     check_clip_grad_norm(answer, max_norm=100.0)
     check_clip_grad_norm_non_finite(answer)
-    hidden.check_clip_grad_norm_hidden(answer)
+    passes_probe(LESSON, "clip_grad_norm", answer)
 
 
 @pytest.mark.parametrize("answer", TRUNCATED, ids=by_name)

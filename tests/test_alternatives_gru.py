@@ -19,8 +19,10 @@ from rnncourse.checks import (
     check_gru_forward,
     check_recurrent_num_params,
 )
-from rnncourse_grader import hidden
 from tests.course import by_name
+from tests.integrity_support import passes_probe
+
+LESSON = "04_gru"
 
 
 # ----------------------------------------------------------------------------- gru_cell_forward
@@ -227,26 +229,26 @@ BASELINES = [baseline_fraction, baseline_integral, baseline_monte_carlo]
 def test_gru_cell_forward_alternatives_pass(answer):
     check_gru_cell_forward(answer)
     check_gru_cell_forward(answer, dtype=torch.float32)
-    hidden.check_gru_cell_forward_hidden(answer)
+    passes_probe(LESSON, "gru_cell_forward", answer)
 
 
 @pytest.mark.parametrize("answer", FORWARDS, ids=by_name)
 def test_gru_forward_alternatives_pass(answer):
     check_gru_forward(answer)
     check_gru_forward(answer, zero_h0=True)
-    hidden.check_gru_forward_hidden(answer)
+    passes_probe(LESSON, "gru_forward", answer)
 
 
 @pytest.mark.parametrize("answer", CONVENTIONS, ids=by_name)
 def test_gru_convention_alternatives_pass(answer):
     check_gru_convention(answer)
-    hidden.check_gru_convention_hidden(answer)
+    passes_probe(LESSON, "gru_convention", answer)
 
 
 @pytest.mark.parametrize("answer", COUNTS, ids=by_name)
 def test_recurrent_num_params_alternatives_pass(answer):
     check_recurrent_num_params(answer)
-    hidden.check_recurrent_num_params_hidden(answer)
+    passes_probe(LESSON, "recurrent_num_params", answer)
 
 
 @pytest.mark.parametrize("answer", BASELINES, ids=by_name)

@@ -35,6 +35,9 @@ from rnncourse.checks import (
 from rnncourse.data import CLASS_NAMES
 from rnncourse_grader import hidden
 from tests.course import by_name, lesson_functions
+from tests.integrity_support import passes_probe
+
+LESSON = "05_imdb_sentiment"
 
 PAD, UNK, PAD_ID, UNK_ID = "<pad>", "<unk>", 0, 1
 clip = lesson_functions("05_imdb_sentiment", "clip")["clip"]
@@ -488,25 +491,25 @@ PREDICTS = [predict_softmax_max, predict_sigmoid_of_difference, predict_through_
 @pytest.mark.parametrize("answer", TOKENIZERS, ids=by_name)
 def test_tokenize_alternatives_pass(answer):
     check_tokenize(answer)
-    hidden.check_tokenize_hidden(answer)
+    passes_probe(LESSON, "tokenize", answer)
 
 
 @pytest.mark.parametrize("answer", VOCABS, ids=by_name)
 def test_build_vocab_alternatives_pass(answer):
     check_build_vocab(answer)
-    hidden.check_build_vocab_hidden(answer)
+    passes_probe(LESSON, "build_vocab", answer)
 
 
 @pytest.mark.parametrize("answer", ENCODERS, ids=by_name)
 def test_encode_alternatives_pass(answer):
     check_encode(answer)
-    hidden.check_encode_hidden(answer)
+    passes_probe(LESSON, "encode", answer)
 
 
 @pytest.mark.parametrize("answer", COLLATES, ids=by_name)
 def test_collate_alternatives_pass(answer):
     check_collate(answer)
-    hidden.check_collate_hidden(answer)
+    passes_probe(LESSON, "collate", answer)
 
 
 @pytest.mark.parametrize("answer", BUCKETS, ids=by_name)
@@ -518,13 +521,13 @@ def test_bucket_batches_alternatives_pass(answer):
 @pytest.mark.parametrize("answer", MEANS, ids=by_name)
 def test_masked_mean_alternatives_pass(answer):
     check_masked_mean(answer)
-    hidden.check_masked_mean_hidden(answer)
+    passes_probe(LESSON, "masked_mean", answer)
 
 
 @pytest.mark.parametrize("answer", MAXES, ids=by_name)
 def test_masked_max_alternatives_pass(answer):
     check_masked_max(answer)
-    hidden.check_masked_max_hidden(answer)
+    passes_probe(LESSON, "masked_max", answer)
 
 
 @pytest.mark.parametrize("answer", MODELS, ids=by_name)

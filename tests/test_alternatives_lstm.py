@@ -17,8 +17,10 @@ from rnncourse.checks import (
     check_lstm_stacked_forward,
     check_state_gradient_norms,
 )
-from rnncourse_grader import hidden
 from tests.course import by_name, lesson_functions
+from tests.integrity_support import passes_probe
+
+LESSON = "03_lstm"
 
 layer_params = lesson_functions("03_lstm", "layer_params")["layer_params"]
 
@@ -320,44 +322,45 @@ NORMS = [norms_retain_grad, norms_one_at_a_time, norms_vector_norm]
 @pytest.mark.parametrize("answer", GATES, ids=by_name)
 def test_lstm_gates_alternatives_pass(answer):
     check_lstm_gates(answer)
-    hidden.check_lstm_gates_hidden(answer)
+    passes_probe(LESSON, "lstm_gates", answer)
 
 
 @pytest.mark.parametrize("answer", CELLS, ids=by_name)
 def test_lstm_cell_forward_alternatives_pass(answer):
     check_lstm_cell_forward(answer)
-    hidden.check_lstm_cell_forward_hidden(answer)
+    passes_probe(LESSON, "lstm_cell_forward", answer)
 
 
 @pytest.mark.parametrize("answer", FORWARDS, ids=by_name)
 def test_lstm_forward_alternatives_pass(answer):
     check_lstm_forward(answer)
     check_lstm_forward(answer, zero_state=True)
-    hidden.check_lstm_forward_hidden(answer)
+    passes_probe(LESSON, "lstm_forward", answer)
 
 
 @pytest.mark.parametrize("answer", BIS, ids=by_name)
 def test_lstm_bidirectional_forward_alternatives_pass(answer):
     check_lstm_bidirectional_forward(answer)
     check_lstm_bidirectional_forward(answer, zero_state=True)
-    hidden.check_lstm_bidirectional_forward_hidden(answer)
+    passes_probe(LESSON, "lstm_bidirectional_forward", answer)
 
 
 @pytest.mark.parametrize("answer", STACKS, ids=by_name)
 def test_lstm_stacked_forward_alternatives_pass(answer):
     check_lstm_stacked_forward(answer)
     check_lstm_stacked_forward(answer, bidirectional=False, num_layers=3)
-    hidden.check_lstm_stacked_forward_hidden(answer)
+    passes_probe(LESSON, "lstm_stacked_forward", answer)
 
 
 @pytest.mark.parametrize("answer", FORGETS, ids=by_name)
 def test_init_forget_bias_alternatives_pass(answer):
     check_init_forget_bias(answer)
     check_init_forget_bias(answer, value=3.0, num_layers=1)
+    passes_probe(LESSON, "init_forget_bias", answer)
 
 
 @pytest.mark.parametrize("answer", NORMS, ids=by_name)
 def test_state_gradient_norms_alternatives_pass(answer):
     check_state_gradient_norms(answer)
     check_state_gradient_norms(answer, two_states=False)
-    hidden.check_state_gradient_norms_hidden(answer)
+    passes_probe(LESSON, "state_gradient_norms", answer)

@@ -19,8 +19,10 @@ from rnncourse.checks import (
     check_sequence_loss,
     check_train_step,
 )
-from rnncourse_grader import hidden
 from tests.course import by_name
+from tests.integrity_support import passes_probe
+
+LESSON = "01_rnn_forward"
 
 
 # ----------------------------------------------------------------------------- rnn_cell_forward
@@ -221,37 +223,38 @@ STEPS = [step_set_to_none, step_model_zero_grad, step_autograd_grad]
 def test_rnn_cell_forward_alternatives_pass(answer):
     check_rnn_cell_forward(answer)
     check_rnn_cell_forward(answer, dtype=torch.float32)
-    hidden.check_rnn_cell_forward_hidden(answer)
+    passes_probe(LESSON, "rnn_cell_forward", answer)
 
 
 @pytest.mark.parametrize("answer", FORWARDS, ids=by_name)
 def test_rnn_forward_alternatives_pass(answer):
     check_rnn_forward(answer)
     check_rnn_forward(answer, zero_h0=True)
-    hidden.check_rnn_forward_hidden(answer)
+    passes_probe(LESSON, "rnn_forward", answer)
 
 
 @pytest.mark.parametrize("answer", PARAMS, ids=by_name)
 def test_rnn_params_from_torch_alternatives_pass(answer):
     check_rnn_params_from_torch(answer, forward_preallocated)
-    hidden.check_rnn_params_from_torch_hidden(answer, forward_preallocated)
+    passes_probe(LESSON, "rnn_params_from_torch", answer, rnn_forward=forward_preallocated)
 
 
 @pytest.mark.parametrize("answer", COUNTS, ids=by_name)
 def test_rnn_num_params_alternatives_pass(answer):
     check_rnn_num_params(answer)
-    check_rnn_num_params(answer, sizes=((2, 9, 4), (50, 128, 2), (300, 64, 1)))  # the hidden sizes
+    passes_probe(LESSON, "rnn_num_params", answer)
 
 
 @pytest.mark.parametrize("answer", LOSSES, ids=by_name)
 def test_sequence_loss_alternatives_pass(answer):
     check_sequence_loss(answer)
-    hidden.check_sequence_loss_hidden(answer)
+    passes_probe(LESSON, "sequence_loss", answer)
 
 
 @pytest.mark.parametrize("answer", STEPS, ids=by_name)
 def test_train_step_alternatives_pass(answer):
     check_train_step(answer, loss_log_softmax)
+    passes_probe(LESSON, "train_step", answer)
 
 
 def test_numpy_style_loops_pass_the_cell_check():

@@ -29,6 +29,7 @@ from rnncourse.numerics import rel_error_norm
 from rnncourse.plots import draw_bptt, plot_log_curves
 from rnncourse_grader import hidden
 from tests.course import hidden_block, reference_namespace
+from tests.integrity_support import assert_each_case_can_fail, passes_probe, rejection
 
 LESSON = "02_bptt"
 CELL_GRADS = ("dx_t", "dh_prev", "dW_xh", "dW_hh", "db_h")
@@ -71,15 +72,17 @@ def test_reference_passes_visible_and_hidden_checks(ref):
     check_clipping_tames_explosion(
         ref["unclipped_losses"], ref["clipped_losses"], vocab_size=ref["VOCAB_SIZE"]
     )
-    hidden.check_rnn_cell_backward_hidden(cell, fwd_cell)
-    hidden.check_rnn_cell_backward_numerical_hidden(cell, fwd_cell)
-    hidden.check_rnn_backward_hidden(layer, fwd)
-    hidden.check_rnn_backward_numerical_hidden(layer, fwd)
-    hidden.check_rnn_backward_edge_cases_hidden(layer, fwd)
     hidden.check_train_truncated_bptt_hidden(ref["train_truncated_bptt"])
-    hidden.check_jacobian_norms_hidden(ref["jacobian_norms"])
-    hidden.check_with_spectral_radius_hidden(ref["with_spectral_radius"])
-    hidden.check_clip_grad_norm_hidden(ref["clip_grad_norm"])
+    for function in PLAIN_CALLS + ("with_spectral_radius", "clip_grad_norm"):
+        passes_probe(LESSON, function, ref[function])
+
+
+PLAIN_CALLS = ("rnn_cell_backward", "rnn_backward", "jacobian_norms")
+
+
+@pytest.mark.parametrize("function", PLAIN_CALLS)
+def test_each_of_the_graders_cases_can_fail(ref, function):
+    assert_each_case_can_fail(LESSON, function, ref[function])
 
 
 def test_stubs_fail_with_a_clear_message(ref):
@@ -208,7 +211,7 @@ def test_hidden_cell_checks_catch_what_visible_ones_miss(ref):
             return torch.autograd.grad(h, leaves, grad_outputs=dh_next)
 
     check_rnn_cell_backward(by_autograd, fwd)  # the visible check cannot tell ...
-    fails(hidden.check_rnn_cell_backward_hidden, by_autograd, fwd, match="calls autograd")
+    rejection(LESSON, "rnn_cell_backward", by_autograd, "calls autograd")
     x = torch.ones(2, requires_grad=True)  # ... and autograd works again afterwards
     x.sum().backward()
     assert torch.equal(x.grad, torch.ones(2))
@@ -218,13 +221,13 @@ def test_hidden_cell_checks_catch_what_visible_ones_miss(ref):
         return (dx_t.squeeze(), dh_prev.squeeze(), *rest)
 
     check_rnn_cell_backward(squeezes, fwd)
-    fails(hidden.check_rnn_cell_backward_hidden, squeezes, fwd, match="hidden case batch_size=1")
+    rejection(LESSON, "rnn_cell_backward", squeezes, "case B = 1, D = 7, H = 2")
 
     def always_float64(dh_next, cache):  # breaks for float32 inputs
         return tuple(g.double() for g in cell(dh_next, cache))
 
     check_rnn_cell_backward(always_float64, fwd)
-    fails(hidden.check_rnn_cell_backward_hidden, always_float64, fwd, match="dtype")
+    rejection(LESSON, "rnn_cell_backward", always_float64, "float32: dx_t has dtype torch.float64")
 
 
 # ----------------------------------------------------------------------------- through time
@@ -347,7 +350,7 @@ def test_hidden_layer_check_refuses_autograd(ref):
             return torch.autograd.grad(H_all, [X, h0, W_xh, W_hh, b_h], grad_outputs=dH)
 
     check_rnn_backward(by_autograd, fwd)
-    fails(hidden.check_rnn_backward_hidden, by_autograd, fwd, match="calls autograd")
+    rejection(LESSON, "rnn_backward", by_autograd, "calls autograd")
 
 
 # ----------------------------------------------------------------------------- truncated BPTT
@@ -497,7 +500,7 @@ def test_hidden_jacobian_check_refuses_autograd():
         return torch.stack(out[::-1], dim=1)
 
     check_jacobian_norms(by_autograd)
-    fails(hidden.check_jacobian_norms_hidden, by_autograd, match="calls autograd")
+    rejection(LESSON, "jacobian_norms", by_autograd, "calls autograd")
 
 
 SPECTRAL_BUGS = {
@@ -525,12 +528,14 @@ def test_spectral_radius_check_catches(bug):
     fails(check_with_spectral_radius, fn, match=hint)
 
 
-def test_hidden_spectral_radius_check_tries_float32(ref):
+def test_the_graders_spectral_radius_cases_try_float32(ref):
     def always_float64(W, radius):
         return ref["with_spectral_radius"](W.double(), radius)
 
     check_with_spectral_radius(always_float64)
-    fails(hidden.check_with_spectral_radius_hidden, always_float64, match="dtype")
+    rejection(
+        LESSON, "with_spectral_radius", always_float64, "float32: the rescaled matrix has dtype"
+    )
 
 
 def test_gradient_flow_check_fails_on_wrong_measurements(ref):
@@ -755,7 +760,7 @@ def test_bptt_that_changes_dH_in_place_gets_full_marks(ref):
         check_rnn_backward(answer, forward, upstream=upstream)
     check_rnn_backward_numerical(answer, forward)
     check_rnn_backward_edge_cases(answer, forward)
-    hidden.check_rnn_backward_hidden(answer, forward)
+    passes_probe(LESSON, "rnn_backward", answer)
 
 
 def test_without_copies_the_in_place_bptt_fails(ref, monkeypatch):

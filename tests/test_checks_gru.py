@@ -16,8 +16,8 @@ from rnncourse.checks import (
     check_recurrent_num_params,
 )
 from rnncourse.checks import gru as gru_checks
-from rnncourse_grader import hidden
 from tests.course import ROOT, solution_cells
+from tests.integrity_support import assert_each_case_can_fail, passes_probe, rejection
 
 LESSON = "04_gru"
 
@@ -103,10 +103,16 @@ def test_reference_passes_visible_and_hidden_checks(ref):
     check_gru_convention(ref["gru_convention"])
     check_recurrent_num_params(ref["recurrent_num_params"])
     check_adding_baseline(ref["adding_baseline_mse"])
-    hidden.check_gru_cell_forward_hidden(ref["gru_cell_forward"])
-    hidden.check_gru_forward_hidden(ref["gru_forward"])
-    hidden.check_gru_convention_hidden(ref["gru_convention"])
-    hidden.check_recurrent_num_params_hidden(ref["recurrent_num_params"])
+    for function in PLAIN_CALLS + ("gru_convention",):
+        passes_probe(LESSON, function, ref[function])
+
+
+PLAIN_CALLS = ("gru_cell_forward", "gru_forward", "recurrent_num_params")
+
+
+@pytest.mark.parametrize("function", PLAIN_CALLS)
+def test_each_of_the_graders_cases_can_fail(ref, function):
+    assert_each_case_can_fail(LESSON, function, ref[function])
 
 
 def test_the_switchable_gru_defaults_to_pytorch():
@@ -180,7 +186,7 @@ def test_cell_shape_message_names_the_axes():
     )
 
 
-def test_hidden_cell_checks_catch_what_visible_ones_miss(ref):
+def test_the_graders_cell_checks_catch_what_visible_ones_miss(ref):
     cell = ref["gru_cell_forward"]
 
     def calls_torch(x, h, p):
@@ -191,26 +197,26 @@ def test_hidden_cell_checks_catch_what_visible_ones_miss(ref):
         return module(x, h)
 
     check_gru_cell_forward(calls_torch)  # the visible check cannot tell ...
-    fails(hidden.check_gru_cell_forward_hidden, calls_torch, match="built-in GRU")  # ... hidden can
+    rejection(LESSON, "gru_cell_forward", calls_torch, "built-in GRU")  # ... the grader's can
 
     def calls_torch_gru(x, h, p):
         module = gru_checks.torch_gru_from_params(p)
         return module(x.unsqueeze(1), h.unsqueeze(0))[1][0]
 
     check_gru_cell_forward(calls_torch_gru)
-    fails(hidden.check_gru_cell_forward_hidden, calls_torch_gru, match="built-in GRU")
+    rejection(LESSON, "gru_cell_forward", calls_torch_gru, "built-in GRU")
 
     def squeezes(x, h, p):  # breaks for B = 1
         return cell(x, h, p).squeeze()
 
     check_gru_cell_forward(squeezes)
-    fails(hidden.check_gru_cell_forward_hidden, squeezes, match="hidden case batch_size=1")
+    rejection(LESSON, "gru_cell_forward", squeezes, "case B = 1, D = 7, H = 2")
 
     def always_float64(x, h, p):  # breaks for float32 inputs
         return cell(x, h, p).double()
 
     check_gru_cell_forward(always_float64)
-    fails(hidden.check_gru_cell_forward_hidden, always_float64, match="dtype")
+    rejection(LESSON, "gru_cell_forward", always_float64, "float32: h_t has dtype torch.float64")
 
 
 # ----------------------------------------------------------------------------- layer
@@ -272,7 +278,7 @@ def test_layer_check_blames_a_wrong_cell(ref):
     fails(check_gru_forward, forward_with_cho, match="single time step")
 
 
-def test_hidden_layer_checks_catch_single_step_and_module_calls(ref):
+def test_the_graders_layer_checks_catch_single_step_and_module_calls(ref):
     cell = ref["gru_cell_forward"]
 
     def skips_first_step(X, h0, p):  # range(1, T) drops t = 0: empty for T = 1
@@ -283,7 +289,7 @@ def test_hidden_layer_checks_catch_single_step_and_module_calls(ref):
             states.append(h)
         return torch.stack(states, 1), h
 
-    fails(hidden.check_gru_forward_hidden, skips_first_step, match="num_steps=1")
+    rejection(LESSON, "gru_forward", skips_first_step, "case B = 2, T = 1")
 
     def calls_nn_gru(X, h0, p):
         return gru_checks.torch_gru_from_params(p)(X, None if h0 is None else h0[None])
@@ -293,7 +299,7 @@ def test_hidden_layer_checks_catch_single_step_and_module_calls(ref):
         return out, h_n[0]
 
     check_gru_forward(calls_nn_gru_pair)
-    fails(hidden.check_gru_forward_hidden, calls_nn_gru_pair, match="built-in GRU")
+    rejection(LESSON, "gru_forward", calls_nn_gru_pair, "built-in GRU")
 
 
 # ----------------------------------------------------------------------------- convention
@@ -354,7 +360,7 @@ def test_student_like_convention_test_passes():
     check_gru_convention(lambda cell: _convention_by_comparison(cell, _random_inputs))
 
 
-def test_hidden_convention_check_catches_a_blind_spot():
+def test_the_graders_convention_check_catches_a_blind_spot():
     """With z = 1/2 in its inputs a test cannot see a reversed interpolation: visible cells
     do not need it, the hidden reversed-interpolation cell does."""
 
@@ -362,7 +368,7 @@ def test_hidden_convention_check_catches_a_blind_spot():
         return _convention_by_comparison(cell, _update_gate_one_half)
 
     check_gru_convention(blind)
-    fails(hidden.check_gru_convention_hidden, blind, match="interpolation reversed")
+    rejection(LESSON, "gru_convention", blind, "interpolation reversed")
 
 
 # ----------------------------------------------------------------------------- counting
@@ -397,9 +403,8 @@ def test_count_checks_want_a_formula_as_the_lesson_says():
         module = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[kind]
         return sum(p.numel() for p in module(D, H, num_layers=L).parameters())
 
-    # The visible check says so (the hidden one used to be the first to tell) ...
+    # The visible check says so ...
     fails(check_recurrent_num_params, builds_the_module, match="as a formula")
-    fails(hidden.check_recurrent_num_params_hidden, builds_the_module, match="as a formula")
     torch.nn.GRU(2, 3)  # ... and the guard is gone afterwards
 
 

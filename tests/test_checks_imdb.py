@@ -35,9 +35,10 @@ from rnncourse.checks import (
     check_vocab_from_training_data,
 )
 from rnncourse.data.imdb import MIRROR
-from rnncourse_grader import hidden
+from rnncourse_grader import hidden, integrity_imdb
 from rnncourse_grader.hidden import imdb as graded
 from tests.course import ROOT
+from tests.integrity_support import assert_each_case_can_fail, passes_probe, rejection
 
 LESSON = "05_imdb_sentiment"
 
@@ -98,13 +99,9 @@ def test_reference_passes_every_visible_and_hidden_check(ref):
     check_evaluate(ref["evaluate"])
     check_predict(ref["predict"])
     check_save_checkpoint(ref["save_checkpoint"], ref["SentimentRNN"])
-    hidden.check_tokenize_hidden(ref["tokenize"])
-    hidden.check_build_vocab_hidden(ref["build_vocab"])
-    hidden.check_encode_hidden(ref["encode"])
-    hidden.check_collate_hidden(ref["collate"])
+    for function in ("tokenize", "build_vocab", "encode", "collate", "masked_mean", "masked_max"):
+        passes_probe(LESSON, function, ref[function])
     hidden.check_bucket_batches_hidden(ref["bucket_batches"])
-    hidden.check_masked_mean_hidden(ref["masked_mean"])
-    hidden.check_masked_max_hidden(ref["masked_max"])
     hidden.check_sentiment_rnn_hidden(ref["SentimentRNN"])
     hidden.check_sentiment_rnn_ignores_padding_hidden(ref["SentimentRNN"])
     hidden.check_train_one_epoch_hidden(ref["train_one_epoch"])
@@ -113,10 +110,15 @@ def test_reference_passes_every_visible_and_hidden_check(ref):
     hidden.check_save_checkpoint_hidden(ref["save_checkpoint"], ref["SentimentRNN"])
 
 
+@pytest.mark.parametrize("function", ["tokenize", "encode", "collate"])
+def test_each_of_the_graders_cases_can_fail(ref, function):
+    assert_each_case_can_fail(LESSON, function, ref[function])
+
+
 def test_the_grader_reference_agrees_with_the_lesson(ref):
     """The grader rebuilds checkpoints with its own code: it must compute what the lesson does."""
     for text, *_ in graded.imdb.TOKENIZE_CASES:
-        assert graded.reference_tokenize(text) == ref["tokenize"](text)
+        assert integrity_imdb.reference_tokenize(text) == ref["tokenize"](text)
     config = dict(vocab_size=40, embed_size=5, num_hiddens=4, num_layers=2, cell="lstm",
                   dropout=0.2, packed=True)  # fmt: skip
     torch.manual_seed(0)
@@ -174,9 +176,8 @@ def test_tokenize_check_catches(bug):
 
 
 @pytest.mark.parametrize("bug", TOKENIZE_BUGS)
-def test_hidden_tokenize_check_passes_the_reference_and_fails_every_bug(ref, bug):
-    hidden.check_tokenize_hidden(ref["tokenize"])
-    fails(hidden.check_tokenize_hidden, TOKENIZE_BUGS[bug][0], match="tokenize")
+def test_the_graders_tokenize_cases_fail_every_bug(bug):
+    rejection(LESSON, "tokenize", TOKENIZE_BUGS[bug][0], "tokenize")
 
 
 def _vocab_bug(order=None, min_ok=lambda n, m: n >= m, size=lambda m: m - 2, specials=(0, 1)):
@@ -327,18 +328,18 @@ def test_pooling_that_counts_padding_is_caught():
     fails(check_masked_max, max_times_mask, match="-inf")
 
 
-def test_hidden_pooling_checks_catch_float32_and_gradient_bugs(ref):
+def test_the_graders_pooling_cases_catch_float32_and_gradient_bugs(ref):
     def always_double(H, lengths):
         return ref["masked_mean"](H.double(), lengths)
 
     check_masked_mean(always_double)  # float64 inputs: the visible check cannot tell
-    fails(hidden.check_masked_mean_hidden, always_double, match="dtype")
+    rejection(LESSON, "masked_mean", always_double, "float32: the pooled states have dtype|dtype")
 
     def grads_padding(H, lengths):  # right values, but the padded states get gradient
         return ref["masked_mean"](H, lengths) + (H.sum(1) - H.sum(1).detach())
 
     check_masked_mean(grads_padding)
-    fails(hidden.check_masked_mean_hidden, grads_padding, match="no gradient")
+    rejection(LESSON, "masked_mean", grads_padding, "the padded states get a gradient")
 
 
 # ----------------------------------------------------------------------------- the model

@@ -25,8 +25,10 @@ from rnncourse.checks import _core as checks_core
 from rnncourse.checks.lstm import decay_rate, reference_lstm_gates
 from rnncourse.plots import draw_lstm_cell, plot_gate_activations, plot_runs
 from rnncourse.toy_tasks import recall_batch
-from rnncourse_grader import hidden
 from tests.course import reference_namespace
+from tests.integrity_support import assert_each_case_can_fail, passes_probe, rejection
+
+LESSON = "03_lstm"
 
 
 @pytest.fixture(scope="module")
@@ -64,12 +66,22 @@ def test_reference_passes_visible_and_hidden_checks(ref):
     check_state_gradient_norms(ref["state_gradient_norms"], two_states=False)
     check_lstm_gradient_decays_slower(ref["state_gradient_norms"], ref["lstm_cell_forward"])
     check_recall_model(ref["recall_model"], ref["MEMORY_STEPS"])
-    hidden.check_lstm_gates_hidden(ref["lstm_gates"])
-    hidden.check_lstm_cell_forward_hidden(ref["lstm_cell_forward"])
-    hidden.check_lstm_forward_hidden(ref["lstm_forward"])
-    hidden.check_lstm_bidirectional_forward_hidden(ref["lstm_bidirectional_forward"])
-    hidden.check_lstm_stacked_forward_hidden(ref["lstm_stacked_forward"])
-    hidden.check_state_gradient_norms_hidden(ref["state_gradient_norms"])
+    for function in PLAIN_CALLS + ("init_forget_bias", "state_gradient_norms"):
+        passes_probe(LESSON, function, ref[function])
+
+
+PLAIN_CALLS = (
+    "lstm_gates",
+    "lstm_cell_forward",
+    "lstm_forward",
+    "lstm_bidirectional_forward",
+    "lstm_stacked_forward",
+)
+
+
+@pytest.mark.parametrize("function", PLAIN_CALLS)
+def test_each_of_the_graders_cases_can_fail(ref, function):
+    assert_each_case_can_fail(LESSON, function, ref[function])
 
 
 def test_checks_leave_the_notebooks_random_stream_alone(ref):
@@ -190,20 +202,20 @@ def test_gates_check_catches(bug):
     fails(check_lstm_gates, fn, match=hint)
 
 
-def test_hidden_gates_check_catches_what_visible_misses(ref):
+def test_the_graders_gates_check_catches_what_visible_misses(ref):
     gates = ref["lstm_gates"]
 
     def squeezes(x, h, p):  # breaks for B = 1
         return tuple(g.squeeze() for g in gates(x, h, p))
 
     check_lstm_gates(squeezes)
-    fails(hidden.check_lstm_gates_hidden, squeezes, match="hidden case batch_size=1")
+    rejection(LESSON, "lstm_gates", squeezes, "case B = 1, D = 7, H = 2")
 
     def always_float64(x, h, p):
         return tuple(g.double() for g in gates(x, h, p))
 
     check_lstm_gates(always_float64)
-    fails(hidden.check_lstm_gates_hidden, always_float64, match="dtype")
+    rejection(LESSON, "lstm_gates", always_float64, "float32: i has dtype torch.float64")
 
 
 # ----------------------------------------------------------------------------- cell
@@ -248,7 +260,7 @@ def test_cell_check_names_shape_and_type_errors():
     )
 
 
-def test_hidden_cell_check_catches_torch_and_squeeze(ref):
+def test_the_graders_cell_check_catches_torch_and_squeeze(ref):
     cell_forward = ref["lstm_cell_forward"]
 
     def calls_torch(x, state, p):
@@ -259,13 +271,13 @@ def test_hidden_cell_check_catches_torch_and_squeeze(ref):
         return cell(x, state)
 
     check_lstm_cell_forward(calls_torch)  # the visible check cannot tell ...
-    fails(hidden.check_lstm_cell_forward_hidden, calls_torch, match="built-in LSTM")  # hidden can
+    rejection(LESSON, "lstm_cell_forward", calls_torch, "built-in LSTM")  # the grader's can
 
     def squeezes(x, state, p):
         return tuple(v.squeeze() for v in cell_forward(x, state, p))
 
     check_lstm_cell_forward(squeezes)
-    fails(hidden.check_lstm_cell_forward_hidden, squeezes, match="hidden case batch_size=1")
+    rejection(LESSON, "lstm_cell_forward", squeezes, "case B = 1, D = 6, H = 3")
 
 
 # ----------------------------------------------------------------------------- layer
@@ -320,7 +332,7 @@ def test_layer_check_catches_typical_bugs(ref):
             pytest.fail(f"check_lstm_forward accepted: {name}")
 
 
-def test_hidden_layer_check_catches_single_step_bug_and_torch(ref):
+def test_the_graders_layer_check_catches_single_step_bug_and_torch(ref):
     cell = ref["lstm_cell_forward"]
 
     def first_step_outside_the_loop(X, state0, p):  # the final state is unbound when T = 1
@@ -335,7 +347,7 @@ def test_hidden_layer_check_catches_single_step_bug_and_torch(ref):
         return torch.stack(outputs, 1), (h_t, c_t)  # noqa: F821 - the bug under test
 
     check_lstm_forward(first_step_outside_the_loop)
-    fails(hidden.check_lstm_forward_hidden, first_step_outside_the_loop, match="num_steps=1")
+    rejection(LESSON, "lstm_forward", first_step_outside_the_loop, "case B = 2, T = 1")
 
     def calls_torch(X, state0, p):
         lstm = nn.LSTM(p["weight_ih"].shape[1], p["weight_hh"].shape[1], batch_first=True)
@@ -348,7 +360,7 @@ def test_hidden_layer_check_catches_single_step_bug_and_torch(ref):
         return out, (h[0], c[0])
 
     check_lstm_forward(calls_torch)
-    fails(hidden.check_lstm_forward_hidden, calls_torch, match="built-in LSTM")
+    rejection(LESSON, "lstm_forward", calls_torch, "built-in LSTM")
 
 
 # ----------------------------------------------------------------------------- bidirectional
@@ -399,7 +411,7 @@ def test_bidirectional_check_names_the_shape():
     )
 
 
-def test_hidden_bidirectional_check_catches_torch(ref):
+def test_the_graders_bidirectional_check_catches_torch(ref):
     def calls_torch(X, state0, pf, pb):
         D, H = pf["weight_ih"].shape[1], pf["weight_hh"].shape[1]
         lstm = nn.LSTM(D, H, bidirectional=True, batch_first=True).to(X.dtype)
@@ -410,7 +422,7 @@ def test_hidden_bidirectional_check_catches_torch(ref):
         return lstm(X, state0)
 
     check_lstm_bidirectional_forward(calls_torch)
-    fails(hidden.check_lstm_bidirectional_forward_hidden, calls_torch, match="built-in LSTM")
+    rejection(LESSON, "lstm_bidirectional_forward", calls_torch, "built-in LSTM")
 
 
 # ----------------------------------------------------------------------------- stacked
@@ -475,7 +487,7 @@ def test_stacked_check_catches_a_unidirectional_bug(ref):
     )
 
 
-def test_hidden_stacked_check_catches_torch_and_fixed_depth(ref):
+def test_the_graders_stacked_check_catches_torch_and_fixed_depth(ref):
     stacked = ref["lstm_stacked_forward"]
 
     def calls_torch(X, state0, params, num_layers, bidirectional=False):
@@ -488,13 +500,13 @@ def test_hidden_stacked_check_catches_torch_and_fixed_depth(ref):
         return lstm(X, state0)
 
     check_lstm_stacked_forward(calls_torch)
-    fails(hidden.check_lstm_stacked_forward_hidden, calls_torch, match="built-in LSTM")
+    rejection(LESSON, "lstm_stacked_forward", calls_torch, "built-in LSTM")
 
     def two_layers_always(X, state0, params, num_layers, bidirectional=False):
         return stacked(X, state0, params, 2, bidirectional)
 
     check_lstm_stacked_forward(two_layers_always)
-    fails(hidden.check_lstm_stacked_forward_hidden, two_layers_always, match="num_layers=3")
+    rejection(LESSON, "lstm_stacked_forward", two_layers_always, "case L = 3")
 
 
 # ----------------------------------------------------------------------------- forget bias
@@ -688,7 +700,7 @@ def lstm_cell_forward_in_place(ref):
 def test_an_lstm_step_that_updates_its_cell_state_in_place_gets_full_marks(ref, monkeypatch):
     answer = lstm_cell_forward_in_place(ref)
     check_lstm_cell_forward(answer)
-    hidden.check_lstm_cell_forward_hidden(answer)
+    passes_probe(LESSON, "lstm_cell_forward", answer)
     monkeypatch.setattr(checks_core, "_copy", lambda value: value)  # what the copies fix
     with pytest.raises(CheckFailed):
         check_lstm_cell_forward(answer)

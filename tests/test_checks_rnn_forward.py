@@ -15,8 +15,10 @@ from rnncourse.checks import (
     check_train_step,
 )
 from rnncourse.checks.rnn import reference_sequence_loss
-from rnncourse_grader import hidden
 from tests.course import reference_namespace
+from tests.integrity_support import assert_each_case_can_fail, passes_probe, rejection
+
+LESSON = "01_rnn_forward"
 
 
 @pytest.fixture(scope="module")
@@ -39,10 +41,19 @@ def test_reference_passes_visible_and_hidden_checks(ref):
     check_rnn_num_params(ref["rnn_num_params"])
     check_sequence_loss(ref["sequence_loss"])
     check_next_symbol_model(ref["model"], ref["PATTERN"], burn_in=ref["BURN_IN"])
-    hidden.check_rnn_cell_forward_hidden(ref["rnn_cell_forward"])
-    hidden.check_rnn_forward_hidden(ref["rnn_forward"])
-    hidden.check_rnn_params_from_torch_hidden(ref["rnn_params_from_torch"], ref["rnn_forward"])
-    hidden.check_sequence_loss_hidden(ref["sequence_loss"])
+    for function in ("rnn_cell_forward", "rnn_forward", "rnn_num_params", "sequence_loss"):
+        passes_probe(LESSON, function, ref[function])
+    passes_probe(
+        LESSON,
+        "rnn_params_from_torch",
+        ref["rnn_params_from_torch"],
+        rnn_forward=ref["rnn_forward"],
+    )
+
+
+@pytest.mark.parametrize("function", ["rnn_cell_forward", "rnn_forward", "rnn_num_params"])
+def test_each_of_the_graders_cases_can_fail(ref, function):
+    assert_each_case_can_fail(LESSON, function, ref[function])
 
 
 def not_implemented(*args, **kwargs):
@@ -85,7 +96,7 @@ def test_cell_shape_message_names_the_axes():
     )
 
 
-def test_hidden_cell_checks_catch_what_visible_ones_miss(ref):
+def test_the_graders_cell_cases_catch_what_visible_ones_miss(ref):
     cell = ref["rnn_cell_forward"]
 
     def calls_torch(x, h, Wx, Wh, b):
@@ -96,19 +107,19 @@ def test_hidden_cell_checks_catch_what_visible_ones_miss(ref):
         return rnn(x, h)
 
     check_rnn_cell_forward(calls_torch)  # the visible check cannot tell ...
-    fails(hidden.check_rnn_cell_forward_hidden, calls_torch, match="built-in RNN")  # ... hidden can
+    rejection(LESSON, "rnn_cell_forward", calls_torch, "built-in RNN")  # ... the grader's can
 
     def squeezes(x, h, Wx, Wh, b):  # breaks for B = 1
         return cell(x, h, Wx, Wh, b).squeeze()
 
     check_rnn_cell_forward(squeezes)
-    fails(hidden.check_rnn_cell_forward_hidden, squeezes, match="hidden case batch_size=1")
+    rejection(LESSON, "rnn_cell_forward", squeezes, "on the grader's case B = 1, D = 7, H = 2")
 
     def always_float64(x, h, Wx, Wh, b):  # breaks for float32 inputs
         return cell(x, h, Wx, Wh, b).double()
 
     check_rnn_cell_forward(always_float64)
-    fails(hidden.check_rnn_cell_forward_hidden, always_float64, match="dtype")
+    rejection(LESSON, "rnn_cell_forward", always_float64, "float32: h_t has dtype torch.float64")
 
 
 # ----------------------------------------------------------------------------- layer
@@ -161,7 +172,7 @@ def test_layer_check_catches_typical_bugs(ref):
             pytest.fail(f"check_rnn_forward accepted: {name}")
 
 
-def test_hidden_layer_check_catches_single_step_bug(ref):
+def test_the_graders_layer_cases_catch_a_single_step_bug(ref):
     cell = ref["rnn_cell_forward"]
 
     def skips_first_step(X, h0, Wx, Wh, b):  # range(1, T) drops t = 0: empty for T = 1
@@ -172,7 +183,7 @@ def test_hidden_layer_check_catches_single_step_bug(ref):
             states.append(h)
         return torch.stack(states, 1), h
 
-    fails(hidden.check_rnn_forward_hidden, skips_first_step)
+    rejection(LESSON, "rnn_forward", skips_first_step, "on the grader's case B = 2, T = 1")
 
 
 # ----------------------------------------------------------------------------- loading

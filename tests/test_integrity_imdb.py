@@ -25,7 +25,7 @@ CHEATS = {
         "def build_vocab(token_lists, min_freq=1, max_size=None):\n"
         "    words = sorted({t for ts in token_lists for t in ts})\n"  # no counts at all
         "    return {'<pad>': 0, '<unk>': 1} | {w: i + 2 for i, w in enumerate(words)}\n",
-        "differs from the expected ids",
+        "build_vocab gives the wrong ids for",
     ),
     "masked_mean": (
         "def masked_mean(H, lengths):\n    return H.mean(1)\n",  # counts the padding

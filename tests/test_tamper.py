@@ -153,9 +153,10 @@ TRICKS = {
             "_fake.check_rnn_cell_forward_hidden = lambda fn: print('Hidden checks passed.')\n"
             "sys.modules['rnncourse_grader.hidden'] = _fake\n" + CELL_VIA_TORCH,
         },
-        # the cell calls nn.RNNCell (cheat); rnn_forward then fails its own hidden check honestly
+        # the cell calls nn.RNNCell (cheat); rnn_forward, which calls the cell, then fails the
+        # grader's cases honestly: both are checked outside the notebook
         expect=expected(cell=1, forward=1),
-        integrity=["rnn_cell_forward"],
+        integrity=["rnn_cell_forward", "rnn_forward"],
     ),
     "fake_grader_on_sys_path": dict(
         answers={
@@ -167,7 +168,7 @@ TRICKS = {
             "    f.write('def __getattr__(name):\\n    return lambda *a: None\\n')\n"
             "sys.path.insert(0, os.getcwd())\nimportlib.invalidate_caches()\n" + CELL_VIA_TORCH,
         },
-        expect=expected(cell=1, forward=1),  # the real hidden checks ran and caught nn.RNNCell
+        expect=expected(cell=1, forward=1),  # the integrity pass caught nn.RNNCell
     ),
     "calls_builtin_rnn_through_a_captured_reference": dict(
         answers={

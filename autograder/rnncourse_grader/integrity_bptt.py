@@ -21,6 +21,7 @@ from rnncourse.checks.rnn import reference_rnn_forward
 from rnncourse_grader.integrity import (
     Method,
     as_tensor,
+    case_sizes,
     compare_all,
     compare_tensor,
     describe,
@@ -60,25 +61,35 @@ def scale_and_return(ns, function, case):
     return [ns[function](W, case["radius"]), W]
 
 
+def _states(X, h0, W_xh, W_hh, b_h):
+    """h_0 .. h_T of the reference forward pass, numpy (B, H) each."""
+    H_all = _numpy(reference_rnn_forward(*as_tensor([X, h0, W_xh, W_hh, b_h]))[0])
+    return [h0] + [H_all[:, t] for t in range(X.shape[1])]
+
+
 # ----------------------------------------------------------------------------- rnn_cell_backward
+F32 = np.float32
+# The grader's cases: sizes that catch known bugs (B = 1, T = 1, D != H both ways, float32,
+# an upstream gradient on the last step only or on every other step), then random ones.
+CELL_SIZES = [
+    {"B": 1, "D": 7, "H": 2},
+    {"B": 6, "D": 2, "H": 6},
+    {"B": 3, "D": 4, "H": 4, "dtype": F32},
+    {"B": 1, "D": 5, "H": 3},
+]
+
+
 def cell_cases(rng):
     cases = []
-    for dtype in (np.float64, np.float64, np.float32):
-        B, D, H = sizes(rng, 3)
-        x_t, h_prev = rng.standard_normal((B, D)), np.tanh(rng.standard_normal((B, H)))
-        x_t, h_prev = x_t.astype(dtype), h_prev.astype(dtype)
-        W_xh, W_hh, b_h = _params(rng, D, H, dtype)
-        h_t = _numpy(
-            reference_rnn_forward(
-                as_tensor(x_t)[:, None],
-                as_tensor(h_prev),
-                as_tensor(W_xh),
-                as_tensor(W_hh),
-                as_tensor(b_h),
-            )[1]
-        )
-        dh_next = rng.standard_normal((B, H)).astype(dtype)
-        cases.append({"args": [dh_next, [x_t, h_prev, h_t, W_xh, W_hh]], "b_h": b_h})
+    for s in case_sizes(rng, CELL_SIZES):
+        B, D, H, dt = s["B"], s["D"], s["H"], s["dtype"]
+        x_t = rng.standard_normal((B, D)).astype(dt)
+        h_prev = np.tanh(rng.standard_normal((B, H))).astype(dt)
+        W_xh, W_hh, b_h = _params(rng, D, H, dt)
+        h_t = _states(x_t[:, None], h_prev, W_xh, W_hh, b_h)[1]
+        dh_next = rng.standard_normal((B, H)).astype(dt)
+        args = [dh_next, [x_t, h_prev, h_t, W_xh, W_hh]]
+        cases.append({"label": s["label"], "args": args, "b_h": b_h})
     return cases
 
 
@@ -94,26 +105,31 @@ def cell_compare(got, want, case):
 
 
 # ----------------------------------------------------------------------------- rnn_backward
+BACKWARD_SIZES = [
+    {"B": 1, "T": 7, "D": 2, "H": 5, "upstream": "dense"},
+    {"B": 4, "T": 3, "D": 6, "H": 3, "upstream": "dense", "dtype": F32},
+    {"B": 2, "T": 9, "D": 3, "H": 3, "upstream": "sparse"},
+    {"B": 1, "T": 1, "D": 4, "H": 2, "upstream": "dense"},
+    {"B": 2, "T": 1, "D": 3, "H": 3, "upstream": "dense", "dtype": F32},
+    {"B": 3, "T": 4, "D": 2, "H": 4, "upstream": "last"},
+]
+
+
 def backward_cases(rng):
     cases = []
-    for upstream in ("dense", "last", "sparse"):
-        B, T, D, H = sizes(rng, 4)
-        X = rng.standard_normal((B, T, D))
-        h0 = np.tanh(rng.standard_normal((B, H)))
-        W_xh, W_hh, b_h = _params(rng, D, H, np.float64)
-        dH = rng.standard_normal((B, T, H))
-        if upstream == "last":
+    for s in case_sizes(rng, BACKWARD_SIZES):
+        B, T, D, H, dt = s["B"], s["T"], s["D"], s["H"], s["dtype"]
+        X = rng.standard_normal((B, T, D)).astype(dt)
+        h0 = np.tanh(rng.standard_normal((B, H))).astype(dt)
+        W_xh, W_hh, b_h = _params(rng, D, H, dt)
+        dH = rng.standard_normal((B, T, H)).astype(dt)
+        if s.get("upstream") == "last":
             dH[:, :-1] = 0
-        elif upstream == "sparse":
+        elif s.get("upstream") == "sparse":
             dH[:, T - 2 :: -2] = 0
-        H_all = _numpy(
-            reference_rnn_forward(
-                as_tensor(X), as_tensor(h0), as_tensor(W_xh), as_tensor(W_hh), as_tensor(b_h)
-            )[0]
-        )
-        states = [h0] + [H_all[:, t] for t in range(T)]
+        states = _states(X, h0, W_xh, W_hh, b_h)
         caches = [[X[:, t], states[t], states[t + 1], W_xh, W_hh] for t in range(T)]
-        cases.append({"args": [dH, caches], "X": X, "h0": h0, "b_h": b_h})
+        cases.append({"label": s["label"], "args": [dH, caches], "X": X, "h0": h0, "b_h": b_h})
     return cases
 
 
@@ -130,27 +146,30 @@ def backward_compare(got, want, case):
 
 
 # ----------------------------------------------------------------------------- jacobian_norms
+JACOBIAN_SIZES = [
+    {"B": 1, "T": 1, "H": 3},
+    {"B": 3, "T": 8, "H": 6},
+    {"B": 2, "T": 4, "H": 5, "dtype": F32},
+]
+
+
 def jacobian_cases(rng):
     cases = []
-    for _ in range(2):
-        B, T, H = sizes(rng, 3, high=6)
-        X = rng.standard_normal((B, T, H))
-        h0 = np.tanh(rng.standard_normal((B, H)))
-        W_xh, W_hh, b_h = _params(rng, H, H, np.float64)
-        H_all = _numpy(
-            reference_rnn_forward(
-                as_tensor(X), as_tensor(h0), as_tensor(W_xh), as_tensor(W_hh), as_tensor(b_h)
-            )[0]
-        )
-        cases.append({"args": [H_all, W_hh], "X": X, "h0": h0, "W_xh": W_xh, "b_h": b_h})
+    for s in case_sizes(rng, JACOBIAN_SIZES):
+        B, T, H, dt = s["B"], s["T"], s["H"], s["dtype"]
+        X = rng.standard_normal((B, T, H)).astype(dt)
+        h0 = np.tanh(rng.standard_normal((B, H))).astype(dt)
+        W_xh, W_hh, b_h = _params(rng, H, H, dt)
+        H_all = np.stack(_states(X, h0, W_xh, W_hh, b_h)[1:], 1)
+        case = {"label": s["label"], "args": [H_all, W_hh], "X": X, "h0": h0}
+        cases.append(case | {"W_xh": W_xh, "b_h": b_h})
     return cases
 
 
 def jacobian_expected(case):
     _, W_hh = case["args"]
-    return reference_jacobian_norms(
-        *map(as_tensor, (case["X"], case["h0"], case["W_xh"], W_hh, case["b_h"]))
-    )
+    args = [as_tensor(a).double() for a in (case["X"], case["h0"], case["W_xh"], W_hh, case["b_h"])]
+    return reference_jacobian_norms(*args).to(as_tensor(W_hh).dtype)  # the inputs' dtype
 
 
 def jacobian_compare(got, want, case):
@@ -159,9 +178,16 @@ def jacobian_compare(got, want, case):
 
 # ----------------------------------------------------------------------------- with_spectral_radius
 def radius_cases(rng):
+    """n x n matrices: n = 2, n = 9 in float32, random sizes; radii below, at and above 1."""
+    fixed = [(2, 0.5, np.float64), (9, 1.0, F32)]
+    drawn = [(int(rng.integers(2, 8)), r, np.float64) for r in (1.5, 0.5)]
     return [
-        {"W": rng.standard_normal((n, n)), "radius": float(r)}
-        for n, r in ((int(rng.integers(2, 8)), 1.5), (int(rng.integers(2, 8)), 0.5))
+        {
+            "label": f"n = {n}, radius {r}, {np.dtype(dt).name}",
+            "W": rng.standard_normal((n, n)).astype(dt),
+            "radius": r,
+        }
+        for n, r, dt in fixed + drawn
     ]
 
 
@@ -180,16 +206,26 @@ def radius_compare(got, want, case):
 
 
 # ----------------------------------------------------------------------------- clip_grad_norm
+CLIP_CASES = [  # (label, shapes, max_norm, scale, a non-finite first entry, dtype)
+    ("one vector over the threshold", [(7,)], 0.5, 3.0, None, np.float64),
+    ("three tensors in float32", [(2, 3), (3,), (1,)], 2.0, 3.0, None, F32),
+    ("zero gradients", [(4, 4), (2,)], 1.0, 0.0, None, np.float64),
+    ("gradients under the threshold", None, 100.0, 1.0, None, np.float64),
+    ("a NaN gradient", None, 1.0, 1.0, float("nan"), np.float64),
+    ("an infinite gradient", None, 1.0, 1.0, float("inf"), np.float64),
+]
+
+
 def clip_cases(rng):
     cases = []
-    for max_norm, scale, bad in ((0.5, 3.0, None), (100.0, 1.0, None), (1.0, 1.0, float("nan"))):
-        shapes = [
-            tuple(sizes(rng, int(rng.integers(1, 3)))) for _ in range(int(rng.integers(1, 4)))
-        ]
-        grads = [rng.standard_normal(s) * scale for s in shapes]
+    for label, shapes, max_norm, scale, bad, dt in CLIP_CASES:
+        if shapes is None:
+            count = int(rng.integers(1, 4))
+            shapes = [tuple(sizes(rng, int(rng.integers(1, 3)))) for _ in range(count)]
+        grads = [(rng.standard_normal(s) * scale).astype(dt) for s in shapes]
         if bad is not None:
             grads[0].flat[0] = bad
-        cases.append({"grads": grads, "max_norm": max_norm})
+        cases.append({"label": label, "grads": grads, "max_norm": max_norm})
     return cases
 
 
@@ -217,7 +253,8 @@ def clip_compare(got, want, case):
         return (
             None if same else f"with a non-finite gradient the norm is {norm}; expected {expected}"
         )
-    if not math.isclose(norm, expected, rel_tol=1e-9, abs_tol=1e-12):
+    tol = 1e-9 if want_norm.dtype == torch.float64 else 1e-5  # float32 sums in any order
+    if not math.isclose(norm, expected, rel_tol=tol, abs_tol=tol * 1e-3):
         return f"clip_grad_norm returned {norm:.6g}; expected {expected:.6g}"
     return compare_all(
         "clip_grad_norm", [f"grads[{i}]" for i in range(len(want_grads))], grads, want_grads

@@ -17,6 +17,7 @@ from rnncourse.checks.gru import convention_cells, reference_gru_cell, reference
 from rnncourse_grader.integrity import (
     Method,
     as_tensor,
+    case_sizes,
     compare_tensor,
     describe,
     gated_params,
@@ -39,13 +40,30 @@ def classify(ns, function, case):
 
 
 # ----------------------------------------------------------------------------- cell and layer
+F32 = np.float32
+# The grader's cases: sizes that catch known bugs (B = 1, T = 1, D != H both ways, D = H = 1,
+# float32, no initial state), then random ones. A failure's message names the case.
+CELL_SIZES = [
+    {"B": 1, "D": 7, "H": 2},
+    {"B": 9, "D": 2, "H": 6},
+    {"B": 5, "D": 4, "H": 4, "dtype": F32},
+    {"B": 3, "D": 1, "H": 1},
+]
+FORWARD_SIZES = [
+    {"B": 2, "T": 1, "D": 3, "H": 4},
+    {"B": 1, "T": 9, "D": 6, "H": 2},
+    {"B": 4, "T": 5, "D": 3, "H": 3, "dtype": F32},
+    {"B": 3, "T": 4, "D": 2, "H": 5, "zero_state": True},
+]
+
+
 def cell_cases(rng):
     cases = []
-    for dtype in (np.float64, np.float64, np.float32):
-        B, D, H = sizes(rng, 3)
-        x = rng.standard_normal((B, D)).astype(dtype)
-        h = np.tanh(rng.standard_normal((B, H))).astype(dtype)
-        cases.append({"args": [x, h, _params(rng, D, H, dtype)]})
+    for s in case_sizes(rng, CELL_SIZES):
+        B, D, H, dt = s["B"], s["D"], s["H"], s["dtype"]
+        x = rng.standard_normal((B, D)).astype(dt)
+        h = np.tanh(rng.standard_normal((B, H))).astype(dt)
+        cases.append({"label": s["label"], "args": [x, h, _params(rng, D, H, dt)]})
     return cases
 
 
@@ -59,10 +77,11 @@ def cell_compare(got, want, case):
 
 def forward_cases(rng):
     cases = []
-    for zero_h0 in (False, True, False):
-        B, T, D, H = sizes(rng, 4)
-        h0 = None if zero_h0 else np.tanh(rng.standard_normal((B, H)))
-        cases.append({"args": [rng.standard_normal((B, T, D)), h0, _params(rng, D, H)]})
+    for s in case_sizes(rng, FORWARD_SIZES):
+        B, T, D, H, dt = s["B"], s["T"], s["D"], s["H"], s["dtype"]
+        h0 = None if s["zero_state"] else np.tanh(rng.standard_normal((B, H))).astype(dt)
+        X = rng.standard_normal((B, T, D)).astype(dt)
+        cases.append({"label": s["label"], "args": [X, h0, _params(rng, D, H, dt)]})
     return cases
 
 
@@ -96,11 +115,15 @@ def convention_compare(got, want, case):
 
 # ----------------------------------------------------------------------------- counting
 def count_cases(rng):
+    """The lesson's sizes and depths (D = H = 1, deep GRUs, wide LSTMs), then random ones."""
+    fixed = [("gru", 1, 1, 1), ("lstm", 300, 64, 1), ("gru", 50, 128, 3), ("rnn", 2, 9, 4)]
+    fixed.append(("lstm", 8, 8, 2))
     kinds = list(MODULES)
-    return [
-        {"args": [kinds[int(rng.integers(3))], *sizes(rng, 2, high=40), int(rng.integers(1, 4))]}
-        for _ in range(4)
+    drawn = [
+        (kinds[int(rng.integers(3))], *sizes(rng, 2, high=40), int(rng.integers(1, 4)))
+        for _ in range(3)
     ]
+    return [{"args": list(args)} for args in fixed + drawn]
 
 
 def count_expected(case):

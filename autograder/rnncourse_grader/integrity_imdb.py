@@ -2,28 +2,56 @@
 
 The data functions (tokenize, build_vocab, encode, collate) and the pooling functions
 (masked_mean, masked_max) run in the sandboxed runner on inputs made here; their expected
-values are the grader's own references (``hidden.imdb``). The model, the training loop,
+values are the grader's own references (here: ``hidden.imdb`` grades the checkpoint with
+the same tokenizer). Pooling is also differentiated there: padded states get no gradient.
+The batching, the model, the training loop,
 evaluation, checkpoints and prediction have no probes yet: their tests stand on the
 in-kernel checks (and the checkpoint on the handed-in file's hash).
 """
 
+import re
+import string
+from collections import Counter
+
 import numpy as np
 import torch
 
-from rnncourse_grader.hidden.imdb import (
-    PAD,
-    UNK,
-    UNK_ID,
-    random_text,
-    reference_build_vocab,
-    reference_tokenize,
-)
+from rnncourse.checks.imdb import PAD, PAD_ID, UNK, UNK_ID
 from rnncourse_grader.integrity import (
     Method,
     as_tensor,
     compare_tensor,
     describe,
 )
+
+# ----------------------------------------------------------------------------- references
+TOKEN = re.compile(r"\w+(?:'\w+)*|[^\w\s]")
+
+
+def reference_tokenize(text: str) -> list[str]:
+    return TOKEN.findall(text.lower().replace("<br />", " "))
+
+
+def reference_build_vocab(token_lists, min_freq=1, max_size=None) -> dict[str, int]:
+    counts = Counter(t for tokens in token_lists for t in tokens if t not in (PAD, UNK))
+    kept = sorted((t for t, n in counts.items() if n >= min_freq), key=lambda t: (-counts[t], t))
+    if max_size is not None:
+        kept = kept[: max(max_size - 2, 0)]
+    return {PAD: PAD_ID, UNK: UNK_ID} | {t: i + 2 for i, t in enumerate(kept)}
+
+
+def random_text(g: torch.Generator) -> str:
+    """A review-like text of random pieces: words, apostrophes, line breaks, punctuation."""
+    pieces = [
+        "good", "Bad", "DON'T", "o'brien's", "'quoted'", "it's", "na\u00efve", "\u00fcber",
+        "10/10", "3.5", "<BR />", "!!!", "?!", ":)", ";-)", "<br />", "<br /><br />", "--", "...",
+        "(great)", "\"film\"", "snake_case", "x'", "'y", "a'b'c", "\t", "\n", "  ", "$5",
+        "word<br />word", "Fin<BR />next",  # a line break between two words separates them
+    ] + list(string.punctuation)  # fmt: skip
+    count = int(torch.randint(0, 25, (1,), generator=g))
+    chosen = torch.randint(len(pieces), (count,), generator=g).tolist()
+    glue = torch.randint(0, 3, (count,), generator=g).tolist()
+    return "".join(pieces[i] + ("", " ", "  ")[j] for i, j in zip(chosen, glue, strict=True))
 
 
 def _seeded(rng) -> torch.Generator:
@@ -37,10 +65,19 @@ def call_with_options(ns, function, case):
     return ns[function](*case["args"], **case["kwargs"])
 
 
+def pool_and_grad(ns, function, case):
+    """The pooled states, and the gradient of their sum with respect to every state."""
+    H, lengths = case["args"]
+    H = H.requires_grad_(True)
+    out = ns[function](H, lengths)
+    (grad,) = torch.autograd.grad(out.sum(), H)
+    return [out, grad]
+
+
 # ----------------------------------------------------------------------------- text
 def tokenize_cases(rng):
     g = _seeded(rng)
-    texts = [random_text(g) for _ in range(40)]
+    texts = [random_text(g) for _ in range(300)]
     return [{"args": [text]} for text in texts + ["Bye.<BR />See", "one<br />two", ""]]
 
 
@@ -54,13 +91,21 @@ def tokenize_compare(got, want, case):
     return None if got == want else f"tokenize({case['args'][0]!r}) = {got}; expected {want}"
 
 
+VOCAB_OPTIONS = [(1, None), (2, 5), (3, 2), (1, 3), (2, 6), (3, None)]  # (min_freq, max_size)
+
+
 def vocab_cases(rng):
+    """Ties broken alphabetically, limits that count the specials, <pad> and <unk> in the
+    text (never counted twice)."""
     cases = []
-    for min_freq, max_size in ((1, None), (2, 6), (1, 3), (3, None)):
-        words = [f"t{i}" for i in range(int(rng.integers(3, 15)))] + [PAD, UNK]
-        lists = [list(rng.choice(words, size=int(rng.integers(0, 9)))) for _ in range(10)]
-        lists = [[str(w) for w in tokens] for tokens in lists]
-        cases.append({"args": [lists], "kwargs": {"min_freq": min_freq, "max_size": max_size}})
+    for min_freq, max_size in VOCAB_OPTIONS:
+        words = [f"{c}{i}" for i, c in enumerate(string.ascii_lowercase[: rng.integers(3, 26)])]
+        words += [PAD, UNK]
+        lists = [[str(w) for w in rng.choice(words, size=int(n))] for n in rng.integers(0, 9, 12)]
+        options = {"min_freq": min_freq, "max_size": max_size}
+        cases.append({"label": f"{options}", "args": [lists], "kwargs": options})
+    specials = [["<unk>", "a", "<pad>", "a"]]
+    cases.append({"label": f"lists {specials}", "args": [specials], "kwargs": {}})
     return cases
 
 
@@ -71,15 +116,17 @@ def vocab_expected(case):
 def vocab_compare(got, want, case):
     if not isinstance(got, dict):
         return f"build_vocab returned {describe(got)}; expected a dict"
-    return None if got == want else f"build_vocab({case['kwargs']}) differs from the expected ids"
+    if got == want:
+        return None
+    wrong = sorted(t for t in set(got) | set(want) if got.get(t) != want.get(t))[:3]
+    return f"build_vocab gives the wrong ids for {wrong} (ties sort alphabetically)"
 
 
 def encode_cases(rng):
-    vocab = {PAD: 0, UNK: 1} | {f"w{i}": i + 2 for i in range(30)}
-    return [
-        {"args": [[f"w{i}" for i in rng.integers(0, 50, size=int(n))], vocab]}
-        for n in rng.integers(0, 20, size=4)
-    ]
+    """Known and unknown tokens, one token and none."""
+    vocab = {PAD: 0, UNK: 1} | {f"w{i}": i + 2 for i in range(50)}
+    counts = [0, 1, *rng.integers(2, 40, size=5)]
+    return [{"args": [[f"w{i}" for i in rng.integers(0, 80, size=int(n))], vocab]} for n in counts]
 
 
 def encode_expected(case):
@@ -92,14 +139,16 @@ def encode_compare(got, want, case):
 
 
 def collate_cases(rng):
+    """One review, reviews of one length (no padding), then random lengths."""
+    fixed = [(1,), (4, 4, 4), (1, 9, 2, 2, 5)]
+    drawn = [tuple(rng.integers(1, 9, size=int(rng.integers(1, 6)))) for _ in range(2)]
     cases = []
-    for _ in range(3):
-        lengths = rng.integers(1, 9, size=int(rng.integers(1, 6)))
+    for lengths in fixed + drawn:
         batch = [
             [rng.integers(2, 50, size=int(n)).astype(np.int64), int(rng.integers(2))]
             for n in lengths
         ]
-        cases.append({"args": [batch]})
+        cases.append({"label": f"lengths {tuple(int(n) for n in lengths)}", "args": [batch]})
     return cases
 
 
@@ -123,14 +172,26 @@ def collate_compare(got, want, case):
 
 
 # ----------------------------------------------------------------------------- pooling
+POOLING_CASES = [  # (lengths, D, dtype, the value in the padding)
+    ((1,), 1, np.float64, 1e3),
+    ((3, 3), 2, np.float64, 1e3),  # no padding at all
+    ((2, 9, 1, 5, 9), 4, np.float32, -1e3),
+]
+
+
 def pooling_cases(rng):
+    drawn = []
+    for _ in range(2):
+        T = int(rng.integers(1, 9))
+        lengths = tuple(int(n) for n in rng.integers(1, T + 1, size=int(rng.integers(1, 6))))
+        drawn.append((lengths, int(rng.integers(1, 5)), np.float64, 1e3))
     cases = []
-    for dtype in (np.float64, np.float64, np.float32):
-        B, T, D = int(rng.integers(1, 6)), int(rng.integers(1, 9)), int(rng.integers(1, 5))
-        lengths = rng.integers(1, T + 1, size=B).astype(np.int64)
-        H = rng.standard_normal((B, T, D))
-        H[np.arange(T)[None, :] >= lengths[:, None]] = 1e3  # padding that must not count
-        cases.append({"args": [H.astype(dtype), lengths]})
+    for lengths, D, dtype, fill in POOLING_CASES + drawn:
+        T, lengths = max(lengths), np.array(lengths, dtype=np.int64)
+        H = rng.standard_normal((len(lengths), T, D))
+        H[np.arange(T)[None, :] >= lengths[:, None]] = fill  # padding that must not count
+        label = f"lengths {tuple(int(n) for n in lengths)}, D = {D}, {np.dtype(dtype).name}"
+        cases.append({"label": label, "args": [H.astype(dtype), lengths]})
     return cases
 
 
@@ -145,7 +206,19 @@ def max_expected(case):
 
 
 def pooling_compare(got, want, case):
-    return compare_tensor("the pooled states", got, want)
+    if not isinstance(got, list) or len(got) != 2:
+        return f"pooling gave {describe(got)}"
+    out, grad = got
+    problem = compare_tensor("the pooled states", out, want)
+    if problem:
+        return problem
+    H, lengths = map(as_tensor, case["args"])
+    padded = torch.arange(H.shape[1])[None, :] >= lengths[:, None]  # (B, T)
+    if not isinstance(grad, torch.Tensor) or grad.shape != H.shape:
+        return "no gradient reaches the states through the pooling"
+    if grad[padded].abs().sum() > 0:
+        return "the padded states get a gradient: mask them before pooling, not after"
+    return None
 
 
 # answer -> how to probe it (the tests it carries and what it may not call: lesson.toml)
@@ -154,6 +227,6 @@ PROBES = {
     "build_vocab": Method("call_with_options", vocab_cases, vocab_expected, vocab_compare),
     "encode": Method("call", encode_cases, encode_expected, encode_compare),
     "collate": Method("call", collate_cases, collate_expected, collate_compare),
-    "masked_mean": Method("call", pooling_cases, mean_expected, pooling_compare),
-    "masked_max": Method("call", pooling_cases, max_expected, pooling_compare),
+    "masked_mean": Method("pool_and_grad", pooling_cases, mean_expected, pooling_compare),
+    "masked_max": Method("pool_and_grad", pooling_cases, max_expected, pooling_compare),
 }

@@ -4,8 +4,8 @@ The student's functions run in the sandboxed runner on inputs made here; the exp
 come from ``nn.LSTM`` and autograd in the grader. ``init_forget_bias`` changes a module in
 place, so its recipe builds the ``nn.LSTM`` in the runner and sends its biases back;
 ``state_gradient_norms`` takes a step function, so its recipe builds one from an
-``nn.LSTMCell`` there. The recall model (a training outcome) has no probe: its test stands
-on the in-kernel check.
+``nn.LSTMCell`` or an ``nn.GRUCell`` there. The recall model (a training outcome) has no
+probe: its test stands on the in-kernel check.
 """
 
 import numpy as np
@@ -22,6 +22,7 @@ from rnncourse.checks.lstm import (
 from rnncourse_grader.integrity import (
     Method,
     as_tensor,
+    case_sizes,
     compare_all,
     compare_tensor,
     describe,
@@ -60,29 +61,66 @@ def set_biases(ns, function, case):
     return {name: p.detach() for name, p in lstm.named_parameters()}
 
 
-def lstm_cell_step(ns, function, case):
-    """The student's norms for a recurrence built here from an nn.LSTMCell."""
-    cell = nn.LSTMCell(case["H"], case["H"]).double()
+def recurrence(case):
+    """The case's step function: an nn.LSTMCell (state (h, c)) or an nn.GRUCell (state (h,)),
+    with the case's parameters and dtype. Built in the runner and, for the reference, here."""
+    cls = nn.LSTMCell if case["cell"] == "lstm" else nn.GRUCell
+    cell = cls(case["H"], case["H"]).to(case["X"].dtype)
     with torch.no_grad():
         for name, p in cell.named_parameters():
             p.copy_(case["params"][name])
+    if case["cell"] == "lstm":
+        return lambda x_t, state: cell(x_t, state)
+    return lambda x_t, state: (cell(x_t, state[0]),)
 
-    def step(x_t, state):
-        return cell(x_t, state)
 
-    return ns[function](step, case["X"], tuple(case["state0"]))
+def cell_step(ns, function, case):
+    """The student's norms for a recurrence built here from one of PyTorch's cells."""
+    return ns[function](recurrence(case), case["X"], tuple(case["state0"]))
 
 
 # ----------------------------------------------------------------------------- lstm_gates / cell
+F32 = np.float32
+# The grader's cases: sizes that catch known bugs (B = 1, T = 1, D != H both ways, float32,
+# no initial state), then random ones. A failure's message names the case.
+GATES_SIZES = [
+    {"B": 1, "D": 7, "H": 2},
+    {"B": 6, "D": 2, "H": 9},
+    {"B": 5, "D": 4, "H": 4, "dtype": F32},
+]
+CELL_SIZES = [
+    {"B": 1, "D": 6, "H": 3},
+    {"B": 7, "D": 2, "H": 8},
+    {"B": 4, "D": 5, "H": 5, "dtype": F32},
+]
+FORWARD_SIZES = [
+    {"B": 2, "T": 1, "D": 3, "H": 4},
+    {"B": 1, "T": 9, "D": 6, "H": 2},
+    {"B": 4, "T": 5, "D": 3, "H": 3, "dtype": F32},
+    {"B": 3, "T": 4, "D": 2, "H": 5, "zero_state": True},
+]
+BIDIRECTIONAL_SIZES = [
+    {"B": 2, "T": 1, "D": 3, "H": 4},
+    {"B": 1, "T": 7, "D": 5, "H": 2},
+    {"B": 3, "T": 4, "D": 2, "H": 3, "dtype": F32},
+    {"B": 2, "T": 6, "D": 4, "H": 5, "zero_state": True},
+]
+STACKED_SIZES = [  # L layers, dirs = 2: bidirectional
+    {"L": 3, "dirs": 2, "B": 2, "T": 4, "D": 5, "H": 3},
+    {"L": 1, "dirs": 1, "B": 1, "T": 1, "D": 2, "H": 4},
+    {"L": 2, "dirs": 2, "B": 1, "T": 1, "D": 3, "H": 2},
+    {"L": 3, "dirs": 1, "B": 3, "T": 3, "D": 4, "H": 4, "dtype": F32, "zero_state": True},
+    {"L": 2, "dirs": 1, "B": 2, "T": 5, "D": 2, "H": 3, "zero_state": True},
+]
+
+
 def gates_cases(rng):
     cases = []
-    for dtype in (np.float64, np.float64, np.float32):
-        B, D, H = sizes(rng, 3)
-        x, h = (
-            rng.standard_normal((B, D)).astype(dtype),
-            np.tanh(rng.standard_normal((B, H))).astype(dtype),
-        )
-        cases.append({"args": [x, h, _cell_params(rng, D, H, dtype)]})
+    for s in case_sizes(rng, GATES_SIZES):
+        B, D, H, dt = s["B"], s["D"], s["H"], s["dtype"]
+        x = rng.standard_normal((B, D)).astype(dt)
+        h = np.tanh(rng.standard_normal((B, H))).astype(dt)
+        cases.append({"label": s["label"], "args": [x, h, _cell_params(rng, D, H, dt)]})
     return cases
 
 
@@ -96,10 +134,11 @@ def gates_compare(got, want, case):
 
 def cell_cases(rng):
     cases = []
-    for dtype in (np.float64, np.float64, np.float32):
-        B, D, H = sizes(rng, 3)
-        x = rng.standard_normal((B, D)).astype(dtype)
-        cases.append({"args": [x, _state(rng, (B, H), dtype), _cell_params(rng, D, H, dtype)]})
+    for s in case_sizes(rng, CELL_SIZES):
+        B, D, H, dt = s["B"], s["D"], s["H"], s["dtype"]
+        x = rng.standard_normal((B, D)).astype(dt)
+        args = [x, _state(rng, (B, H), dt), _cell_params(rng, D, H, dt)]
+        cases.append({"label": s["label"], "args": args})
     return cases
 
 
@@ -115,11 +154,11 @@ def cell_compare(got, want, case):
 # ----------------------------------------------------------------------------- layers
 def forward_cases(rng):
     cases = []
-    for zero_state in (False, True, False):
-        B, T, D, H = sizes(rng, 4)
-        X = rng.standard_normal((B, T, D))
-        state0 = None if zero_state else _state(rng, (B, H))
-        cases.append({"args": [X, state0, _cell_params(rng, D, H)]})
+    for s in case_sizes(rng, FORWARD_SIZES):
+        B, T, D, H, dt = s["B"], s["T"], s["D"], s["H"], s["dtype"]
+        X = rng.standard_normal((B, T, D)).astype(dt)
+        state0 = None if s["zero_state"] else _state(rng, (B, H), dt)
+        cases.append({"label": s["label"], "args": [X, state0, _cell_params(rng, D, H, dt)]})
     return cases
 
 
@@ -143,11 +182,12 @@ def _suffixed(params_by_direction):
 
 def bidirectional_cases(rng):
     cases = []
-    for zero_state in (False, True):
-        B, T, D, H = sizes(rng, 4)
-        fwd, bwd = _cell_params(rng, D, H), _cell_params(rng, D, H)
-        state0 = None if zero_state else _state(rng, (2, B, H))
-        cases.append({"args": [rng.standard_normal((B, T, D)), state0, fwd, bwd]})
+    for s in case_sizes(rng, BIDIRECTIONAL_SIZES):
+        B, T, D, H, dt = s["B"], s["T"], s["D"], s["H"], s["dtype"]
+        fwd, bwd = _cell_params(rng, D, H, dt), _cell_params(rng, D, H, dt)
+        state0 = None if s["zero_state"] else _state(rng, (2, B, H), dt)
+        X = rng.standard_normal((B, T, D)).astype(dt)
+        cases.append({"label": s["label"], "args": [X, state0, fwd, bwd]})
     return cases
 
 
@@ -164,20 +204,15 @@ def bidirectional_compare(got, want, case):
 
 def stacked_cases(rng):
     cases = []
-    for num_layers, bidirectional, zero_state in (
-        (2, True, False),
-        (3, False, True),
-        (1, True, False),
-    ):
-        B, T, D, H = sizes(rng, 4)
-        dirs = 2 if bidirectional else 1
+    for s in case_sizes(rng, STACKED_SIZES, drawn=0):
+        L, dirs, B, T, D, H, dt = (s[k] for k in ("L", "dirs", "B", "T", "D", "H", "dtype"))
         per = {}
-        for layer in range(num_layers):
+        for layer in range(L):
             for reverse in (False, True)[:dirs]:
-                per[(layer, reverse)] = _cell_params(rng, D if layer == 0 else dirs * H, H)
-        state0 = None if zero_state else _state(rng, (num_layers * dirs, B, H))
-        X = rng.standard_normal((B, T, D))
-        cases.append({"args": [X, state0, _suffixed(per), num_layers, bidirectional]})
+                per[(layer, reverse)] = _cell_params(rng, D if layer == 0 else dirs * H, H, dt)
+        state0 = None if s["zero_state"] else _state(rng, (L * dirs, B, H), dt)
+        X = rng.standard_normal((B, T, D)).astype(dt)
+        cases.append({"label": s["label"], "args": [X, state0, _suffixed(per), L, dirs == 2]})
     return cases
 
 
@@ -195,11 +230,12 @@ def stacked_compare(got, want, case):
 # ----------------------------------------------------------------------------- init_forget_bias
 def forget_cases(rng):
     cases = []
-    for L, value in ((2, 1.0), (1, 2.5)):
+    for L, value in ((2, 1.0), (1, 2.5), (3, 2.5)):
         D, H = sizes(rng, 2)
         lstm = nn.LSTM(D, H, num_layers=L, bidirectional=True).double()
         params = {name: rng.standard_normal(tuple(p.shape)) for name, p in lstm.named_parameters()}
-        cases.append({"D": D, "H": H, "L": L, "value": value, "params": params})
+        label = f"{L} bidirectional layers, D = {D}, H = {H}, value = {value}"
+        cases.append({"label": label, "D": D, "H": H, "L": L, "value": value, "params": params})
     return cases
 
 
@@ -232,37 +268,45 @@ def forget_compare(got, want, case):
 
 
 # ----------------------------------------------------------------------------- state_gradient_norms
+NORMS_SIZES = [  # an LSTM cell's state is (h, c), a GRU cell's (h,)
+    {"B": 1, "T": 1, "H": 3},
+    {"B": 5, "T": 20, "H": 2, "gru": 1},
+    {"B": 2, "T": 9, "H": 6, "dtype": F32},
+]
+
+
 def norms_cases(rng):
     cases = []
-    for _ in range(2):
-        B, T, H = sizes(rng, 3, high=7)
+    for s in case_sizes(rng, NORMS_SIZES):
+        B, T, H, dt = s["B"], s["T"], s["H"], s["dtype"]
+        cell = "gru" if s.get("gru") else "lstm"
+        params = gated_params(rng, 3 if cell == "gru" else 4, H, H, hh_scale=0.4, dtype=dt)
+        h0 = np.tanh(rng.standard_normal((B, H))).astype(dt)
+        state0 = [h0] if cell == "gru" else [h0, rng.standard_normal((B, H)).astype(dt)]
+        label = s["label"].replace("gru = 1", "a GRU cell")
+        X = rng.standard_normal((B, T, H)).astype(dt)
         cases.append(
-            {
-                "H": H,
-                "params": _cell_params(rng, H, H),
-                "X": rng.standard_normal((B, T, H)),
-                "state0": _state(rng, (B, H)),
-            }
+            {"label": label, "cell": cell, "H": H, "params": params, "X": X, "state0": state0}
         )
     return cases
 
 
 def norms_expected(case):
-    cell = nn.LSTMCell(case["H"], case["H"]).double()
-    with torch.no_grad():
-        for name, p in cell.named_parameters():
-            p.copy_(as_tensor(case["params"][name]))
-    X, state = as_tensor(case["X"]), tuple(as_tensor(case["state0"]))
+    case = as_tensor({k: v for k, v in case.items() if k not in ("label", "cell", "H")}) | {
+        k: case[k] for k in ("cell", "H")
+    }
+    step, state = recurrence(case), tuple(case["state0"])
     hs = []
-    for t in range(X.shape[1]):
-        state = cell(X[:, t], state)
+    for t in range(case["X"].shape[1]):
+        state = step(case["X"][:, t], state)
         hs.append(state[0])
     grads = torch.autograd.grad(hs[-1].sum(), hs)
     return torch.stack([g.norm() for g in grads]).detach()
 
 
 def norms_compare(got, want, case):
-    return compare_tensor("norms", got, want, rtol=1e-8, atol=1e-12)  # the test's tolerance
+    tol = (1e-8, 1e-12) if want.dtype == torch.float64 else (1e-4, 1e-7)  # the test's
+    return compare_tensor("norms", got, want, rtol=tol[0], atol=tol[1])
 
 
 # answer -> how to probe it (the tests it carries and what it may not call: lesson.toml)
@@ -275,5 +319,5 @@ PROBES = {
     ),
     "lstm_stacked_forward": Method("call", stacked_cases, stacked_expected, stacked_compare),
     "init_forget_bias": Method("set_biases", forget_cases, forget_expected, forget_compare),
-    "state_gradient_norms": Method("lstm_cell_step", norms_cases, norms_expected, norms_compare),
+    "state_gradient_norms": Method("cell_step", norms_cases, norms_expected, norms_compare),
 }

@@ -17,7 +17,7 @@ from rnncourse.checks.rnn import (
     reference_rnn_forward,
     reference_sequence_loss,
 )
-from rnncourse_grader.integrity import Method, as_tensor, compare_tensor, describe, sizes
+from rnncourse_grader.integrity import Method, as_tensor, case_sizes, compare_tensor, describe
 
 # ----------------------------------------------------------------------------- student side
 
@@ -70,23 +70,38 @@ def train_tiny(ns, function, case):
 # ----------------------------------------------------------------------------- grader side
 
 
-def _dtype(rng):
-    return np.float32 if rng.random() < 0.25 else np.float64
+F32 = np.float32
+# The grader's cases: sizes that catch known bugs (B = 1, D != H both ways, T = 1, float32,
+# no initial state), then random ones. A failure's message names the case.
+CELL_SIZES = [
+    {"B": 1, "D": 7, "H": 2},
+    {"B": 9, "D": 2, "H": 6},
+    {"B": 5, "D": 4, "H": 4, "dtype": F32},
+]
+FORWARD_SIZES = [
+    {"B": 2, "T": 1, "D": 3, "H": 4},
+    {"B": 1, "T": 9, "D": 6, "H": 2},
+    {"B": 4, "T": 5, "D": 3, "H": 3, "dtype": F32},
+    {"B": 3, "T": 4, "D": 2, "H": 5, "zero_state": True},
+]
+
+
+def _rnn_params(rng, D, H, dtype):
+    """W_xh (D, H), W_hh (H, H), b_h (H,): large enough that tanh is not linear."""
+    return [
+        (rng.standard_normal((D, H)) * 0.6).astype(dtype),
+        (rng.standard_normal((H, H)) * 0.4).astype(dtype),
+        (rng.standard_normal(H) * 0.5).astype(dtype),
+    ]
 
 
 def cell_cases(rng):
     cases = []
-    for _ in range(3):
-        B, D, H = sizes(rng, 3, high=8)
-        dt = _dtype(rng)
-        args = [
-            rng.standard_normal((B, D)),
-            np.tanh(rng.standard_normal((B, H))),
-            rng.standard_normal((D, H)) * 0.6,
-            rng.standard_normal((H, H)) * 0.4,
-            rng.standard_normal(H) * 0.5,
-        ]
-        cases.append({"args": [a.astype(dt) for a in args]})
+    for s in case_sizes(rng, CELL_SIZES):
+        B, D, H, dt = s["B"], s["D"], s["H"], s["dtype"]
+        x_t = rng.standard_normal((B, D)).astype(dt)
+        h_prev = np.tanh(rng.standard_normal((B, H))).astype(dt)
+        cases.append({"label": s["label"], "args": [x_t, h_prev, *_rnn_params(rng, D, H, dt)]})
     return cases
 
 
@@ -100,19 +115,11 @@ def cell_compare(got, want, case):
 
 def forward_cases(rng):
     cases = []
-    for i in range(3):
-        B, T, D, H = sizes(rng, 4, high=8)
-        T = 1 if i == 0 else T
-        dt = _dtype(rng)
-        h0 = None if i == 1 else np.tanh(rng.standard_normal((B, H))).astype(dt)
-        args = [
-            rng.standard_normal((B, T, D)).astype(dt),
-            h0,
-            (rng.standard_normal((D, H)) * 0.6).astype(dt),
-            (rng.standard_normal((H, H)) * 0.4).astype(dt),
-            (rng.standard_normal(H) * 0.5).astype(dt),
-        ]
-        cases.append({"args": args})
+    for s in case_sizes(rng, FORWARD_SIZES):
+        B, T, D, H, dt = s["B"], s["T"], s["D"], s["H"], s["dtype"]
+        X = rng.standard_normal((B, T, D)).astype(dt)
+        h0 = None if s["zero_state"] else np.tanh(rng.standard_normal((B, H))).astype(dt)
+        cases.append({"label": s["label"], "args": [X, h0, *_rnn_params(rng, D, H, dt)]})
     return cases
 
 
@@ -129,9 +136,9 @@ def forward_compare(got, want, case):
 
 def params_cases(rng):
     cases = []
-    for _ in range(2):
-        D, H = sizes(rng, 2, high=8)
-        case = {"D": D, "H": H, "X": rng.standard_normal((2, 4, D))}
+    for s in case_sizes(rng, [{"D": 1, "H": 4}, {"D": 8, "H": 3}]):
+        D, H = s["D"], s["H"]
+        case = {"label": s["label"], "D": D, "H": H, "X": rng.standard_normal((2, 4, D))}
         shapes = {
             "weight_ih_l0": (H, D),
             "weight_hh_l0": (H, H),
@@ -157,7 +164,10 @@ def params_compare(got, want, case):
 
 
 def count_cases(rng):
-    return [{"args": [int(v) for v in rng.integers(1, 300, size=3)]} for _ in range(3)]
+    """Sizes of the lesson's own models, then random ones."""
+    fixed = [(2, 9, 4), (50, 128, 2), (300, 64, 1)]
+    drawn = [tuple(int(v) for v in rng.integers(1, 300, size=3)) for _ in range(2)]
+    return [{"args": list(args)} for args in fixed + drawn]
 
 
 def count_expected(case):
@@ -171,16 +181,22 @@ def count_compare(got, want, case):
     return None if got == want else f"rnn_num_params{tuple(case['args'])} = {got}; expected {want}"
 
 
+LOSS_SIZES = [
+    {"B": 1, "T": 1, "V": 3},
+    {"B": 6, "T": 9, "V": 11},
+    {"B": 4, "T": 7, "V": 5, "dtype": F32},
+]
+
+
 def loss_cases(rng):
     cases = []
-    for _ in range(2):
-        B, T, V = sizes(rng, 3, high=8)
-        V += 1
+    for s in case_sizes(rng, LOSS_SIZES):
+        B, T, V, dt = s["B"], s["T"], s["V"], s["dtype"]
         lengths = rng.integers(1, T + 1, size=B)
         mask = np.arange(T)[None, :] < lengths[:, None]
-        dt = _dtype(rng)
         cases.append(
             {
+                "label": s["label"],
                 "logits": (rng.standard_normal((B, T, V)) * 2).astype(dt),
                 "targets": rng.integers(0, V, size=(B, T)).astype(np.int64),
                 "mask": mask,

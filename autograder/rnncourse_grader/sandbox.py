@@ -161,7 +161,35 @@ def apply(policy: dict, argv: list[str]) -> tuple[list[str], dict]:
         entry = pwd.getpwnam(user)
         uid, gid = entry.pw_uid, entry.pw_gid
     home = _private_dir(uid, gid, policy.get("tmp_base"))
+    env = _environment(policy, home, uid, gid)
 
+    # The kernel reads its connection file after we drop rights: hand it a private copy.
+    argv = list(argv)
+    if "-f" in argv and user:
+        i = argv.index("-f") + 1
+        copy = home / "connection.json"
+        shutil.copyfile(argv[i], copy)
+        os.chown(copy, uid, gid)
+        os.chmod(copy, 0o600)
+        argv[i] = str(copy)
+
+    _set_limits(policy)
+    if policy.get("hide") and capabilities()["hide"]:
+        _hide([str(Path(p).resolve()) for p in policy["hide"]])
+    if user:
+        os.setgroups([])
+        os.setgid(gid)
+        os.setuid(uid)
+    elif root and policy.get("drop_capabilities", True):
+        _drop_capabilities()
+    if sys.platform.startswith("linux"):
+        _libc().prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+    os.chdir(home)
+    return argv, env
+
+
+def _environment(policy: dict, home: Path, uid, gid) -> dict:
+    """This process's environment without secrets, homed in ``home``, CPU only by default."""
     env = {
         k: v
         for k, v in os.environ.items()
@@ -184,17 +212,11 @@ def apply(policy: dict, argv: list[str]) -> tuple[list[str], dict]:
         # Graded code runs on the CPU: deterministic, and CUDA's address-space reservations
         # would not fit under the memory cap.
         env["CUDA_VISIBLE_DEVICES"] = ""
+    return env
 
-    # The kernel reads its connection file after we drop rights: hand it a private copy.
-    argv = list(argv)
-    if "-f" in argv and user:
-        i = argv.index("-f") + 1
-        copy = home / "connection.json"
-        shutil.copyfile(argv[i], copy)
-        os.chown(copy, uid, gid)
-        os.chmod(copy, 0o600)
-        argv[i] = str(copy)
 
+def _set_limits(policy: dict) -> None:
+    """No core files; memory, CPU time and file size as the policy says (hard limits)."""
     mb = 1024 * 1024
     limits = {
         resource.RLIMIT_CORE: 0,
@@ -205,20 +227,6 @@ def apply(policy: dict, argv: list[str]) -> tuple[list[str], dict]:
     for which, value in limits.items():
         if value is not None:
             resource.setrlimit(which, (int(value), int(value)))
-
-    if policy.get("hide") and capabilities()["hide"]:
-        _hide([str(Path(p).resolve()) for p in policy["hide"]])
-
-    if user:
-        os.setgroups([])
-        os.setgid(gid)
-        os.setuid(uid)
-    elif root and policy.get("drop_capabilities", True):
-        _drop_capabilities()
-    if sys.platform.startswith("linux"):
-        _libc().prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
-    os.chdir(home)
-    return argv, env
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -79,18 +79,35 @@ def _restored(student_cell, template_cell) -> NotebookNode:
 
 def sanitize(nb: NotebookNode, template: NotebookNode) -> tuple[NotebookNode, list[str]]:
     """Return the submission rebuilt on the release's graded cells, and notes on what changed."""
-    notes: list[str] = []
     graded = {}  # grade_id -> (index in template, template cell)
     for i, cell in enumerate(template.cells):
         gid = _nbgrader(cell).get("grade_id")
         if gid:
             graded[gid] = (i, cell)
-
     cells = [from_dict(c) if not isinstance(c, NotebookNode) else c for c in nb.cells]
-    last = {}
+    for cell in cells:
+        cell.setdefault("metadata", NotebookNode())
+    last, notes = _last_of_each_grade_id(cells, graded)
+    out = [_graded_or_ordinary(i, cell, graded, last, notes) for i, cell in enumerate(cells)]
+    _put_back_deleted(out, graded, template, notes)
+    _fresh_ids(out)
+    if nb.metadata.get("kernelspec", {}).get("name") != template.metadata.get("kernelspec", {}).get(
+        "name"
+    ):
+        shown = nb.metadata.get("kernelspec", {}).get("name")
+        notes.append(f"kernel '{shown}' replaced by the course's Python kernel")
+    result = nbformat.v4.new_notebook(cells=out, metadata=copy.deepcopy(template.metadata))
+    result.nbformat, result.nbformat_minor = 4, max(5, template.get("nbformat_minor", 5))
+    nbformat.validate(result)
+    return result, notes
+
+
+def _last_of_each_grade_id(cells, graded) -> tuple[dict[str, int], list[str]]:
+    """grade id -> the index of its last cell (the one graded), and notes on the others."""
+    notes: list[str] = []
+    last: dict[str, int] = {}
     counts: dict[str, int] = {}
     for i, cell in enumerate(cells):
-        cell.setdefault("metadata", NotebookNode())
         gid = _nbgrader(cell).get("grade_id")
         if gid:
             last[gid] = i
@@ -103,26 +120,30 @@ def sanitize(nb: NotebookNode, template: NotebookNode) -> tuple[NotebookNode, li
                 f"cell '{gid}' appears {n} times: the last one is graded, the others run as "
                 "ordinary cells"
             )
+    return last, notes
 
-    out = []
-    for i, cell in enumerate(cells):
-        gid = _nbgrader(cell).get("grade_id")
-        if gid in graded and last[gid] == i:
-            template_cell = graded[gid][1]
-            restored = _restored(cell, template_cell)
-            if _nbgrader(template_cell).get("locked") and cell.get("source") != restored.source:
-                notes.append(f"cell '{gid}' was edited: the original was restored")
-            elif _nbgrader(cell) != _nbgrader(template_cell):
-                notes.append(f"cell '{gid}' had changed metadata: the original was restored")
-            out.append(restored)
-        else:
-            if "nbgrader" in cell.metadata:
-                _strip(cell)
-            if cell.get("cell_type") == "code":
-                cell.outputs, cell.execution_count = [], None
-            out.append(cell)
 
-    # Graded cells the student deleted come back after the template cell that precedes them.
+def _graded_or_ordinary(i, cell, graded, last, notes) -> NotebookNode:
+    """The release's cell for the (last) cell of a known grade id; any other cell stripped of
+    nbgrader's metadata and outputs, to run as an ordinary cell."""
+    gid = _nbgrader(cell).get("grade_id")
+    if gid in graded and last[gid] == i:
+        template_cell = graded[gid][1]
+        restored = _restored(cell, template_cell)
+        if _nbgrader(template_cell).get("locked") and cell.get("source") != restored.source:
+            notes.append(f"cell '{gid}' was edited: the original was restored")
+        elif _nbgrader(cell) != _nbgrader(template_cell):
+            notes.append(f"cell '{gid}' had changed metadata: the original was restored")
+        return restored
+    if "nbgrader" in cell.metadata:
+        _strip(cell)
+    if cell.get("cell_type") == "code":
+        cell.outputs, cell.execution_count = [], None
+    return cell
+
+
+def _put_back_deleted(out, graded, template, notes) -> None:
+    """Graded cells the student deleted come back after the template cell that precedes them."""
     present = {_nbgrader(c).get("grade_id") for c in out} - {None}
     for gid, (t_index, template_cell) in sorted(graded.items(), key=lambda kv: kv[1][0]):
         if gid in present:
@@ -140,20 +161,14 @@ def sanitize(nb: NotebookNode, template: NotebookNode) -> tuple[NotebookNode, li
         present.add(gid)
         notes.append(f"cell '{gid}' was missing: the original was put back")
 
+
+def _fresh_ids(out) -> None:
+    """Unique, valid cell ids; no attachments on code cells."""
     seen_ids: set[str] = set()
     for cell in out:
         cid = cell.get("id")
         if not isinstance(cid, str) or not cid or cid in seen_ids or len(cid) > 64:
             cell["id"] = uuid.uuid4().hex[:16]
         seen_ids.add(cell["id"])
-        cell.pop("attachments", None) if cell.get("cell_type") == "code" else None
-
-    if nb.metadata.get("kernelspec", {}).get("name") != template.metadata.get("kernelspec", {}).get(
-        "name"
-    ):
-        shown = nb.metadata.get("kernelspec", {}).get("name")
-        notes.append(f"kernel '{shown}' replaced by the course's Python kernel")
-    result = nbformat.v4.new_notebook(cells=out, metadata=copy.deepcopy(template.metadata))
-    result.nbformat, result.nbformat_minor = 4, max(5, template.get("nbformat_minor", 5))
-    nbformat.validate(result)
-    return result, notes
+        if cell.get("cell_type") == "code":
+            cell.pop("attachments", None)

@@ -115,13 +115,9 @@ h_t = rnn_cell_forward(x_t, h_prev, W_xh, W_hh, b_h)
 print(h_t.shape, h_t.min().item(), h_t.max().item())
 
 # %% nbgrader={"grade": true, "grade_id": "test_rnn_cell_forward_matches_torch", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-"""rnn_cell_forward matches one step of torch.nn.RNN."""
+"""rnn_cell_forward matches one step of torch.nn.RNN.
+When graded, more cases are checked outside the notebook."""
 check_rnn_cell_forward(rnn_cell_forward)
-### BEGIN HIDDEN TESTS
-from rnncourse_grader.hidden import check_rnn_cell_forward_hidden
-
-check_rnn_cell_forward_hidden(rnn_cell_forward)
-### END HIDDEN TESTS
 
 # %% [markdown]
 # **Remember.** One step is one affine map of $[x_t, h_{t-1}]$ followed by $\tanh$. If a check
@@ -173,14 +169,10 @@ H_all, h_T = rnn_forward(X, None, W_xh, W_hh, b_h)
 print(H_all.shape, h_T.shape, torch.equal(H_all[:, -1], h_T))
 
 # %% nbgrader={"grade": true, "grade_id": "test_rnn_forward_matches_torch", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-"""rnn_forward matches torch.nn.RNN: all states, the last state, h0 given or None."""
+"""rnn_forward matches torch.nn.RNN: all states, the last state, h0 given or None.
+When graded, more cases are checked outside the notebook."""
 check_rnn_forward(rnn_forward)
 check_rnn_forward(rnn_forward, zero_h0=True)
-### BEGIN HIDDEN TESTS
-from rnncourse_grader.hidden import check_rnn_forward_hidden
-
-check_rnn_forward_hidden(rnn_forward)
-### END HIDDEN TESTS
 
 # %% [markdown]
 # **Remember.** The loop over time is sequential: step $t$ needs $h_{t-1}$. This is why RNNs
@@ -235,13 +227,9 @@ theirs, _ = rnn(X)
 print("relative error vs nn.RNN:", rel_error(ours, theirs.detach()))
 
 # %% nbgrader={"grade": true, "grade_id": "test_rnn_params_from_torch_reproduces_outputs", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-"""Parameters read from nn.RNN make rnn_forward reproduce nn.RNN in float64."""
+"""Parameters read from nn.RNN make rnn_forward reproduce nn.RNN in float64.
+When graded, more cases are checked outside the notebook."""
 check_rnn_params_from_torch(rnn_params_from_torch, rnn_forward)
-### BEGIN HIDDEN TESTS
-from rnncourse_grader.hidden import check_rnn_params_from_torch_hidden
-
-check_rnn_params_from_torch_hidden(rnn_params_from_torch, rnn_forward)
-### END HIDDEN TESTS
 
 # %% [markdown]
 # **Remember.** A relative error around $10^{-16}$ in float64 means *the same computation*;
@@ -272,11 +260,9 @@ def rnn_num_params(input_size, num_hiddens, num_outputs):
 print(rnn_num_params(3, 4, 2), "parameters for D=3, H=4, O=2")
 
 # %% nbgrader={"grade": true, "grade_id": "test_rnn_num_params_matches_torch", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-"""rnn_num_params agrees with the parameters of the PyTorch modules."""
+"""rnn_num_params agrees with the parameters of the PyTorch modules.
+When graded, more cases are checked outside the notebook."""
 check_rnn_num_params(rnn_num_params)
-### BEGIN HIDDEN TESTS
-check_rnn_num_params(rnn_num_params, sizes=((2, 9, 4), (50, 128, 2), (300, 64, 1)))
-### END HIDDEN TESTS
 
 # %% [markdown]
 # ## 4. A loss over every time step, with padding
@@ -320,13 +306,9 @@ mask = torch.tensor([[True, True, False, False]])  # the last two steps are padd
 print(sequence_loss(logits, targets, mask).item(), "should be log 5 =", math.log(5))
 
 # %% nbgrader={"grade": true, "grade_id": "test_sequence_loss_masks_padding", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-"""sequence_loss matches masked cross-entropy and ignores padding."""
+"""sequence_loss matches masked cross-entropy and ignores padding.
+When graded, more cases are checked outside the notebook."""
 check_sequence_loss(sequence_loss)
-### BEGIN HIDDEN TESTS
-from rnncourse_grader.hidden import check_sequence_loss_hidden
-
-check_sequence_loss_hidden(sequence_loss)
-### END HIDDEN TESTS
 
 # %% [markdown]
 # ## 5. Training your RNN to continue a pattern

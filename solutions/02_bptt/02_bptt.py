@@ -194,13 +194,9 @@ for name, mine, theirs in zip(names, by_hand, by_autograd, strict=True):
     )
 
 # %% nbgrader={"grade": true, "grade_id": "test_rnn_cell_backward_matches_autograd", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-"""rnn_cell_backward matches autograd through one step of torch.nn.RNN."""
+"""rnn_cell_backward matches autograd through one step of torch.nn.RNN.
+When graded, more cases are checked outside the notebook."""
 check_rnn_cell_backward(rnn_cell_backward, rnn_cell_forward_with_cache)
-### BEGIN HIDDEN TESTS
-from rnncourse_grader.hidden import check_rnn_cell_backward_hidden
-
-check_rnn_cell_backward_hidden(rnn_cell_backward, rnn_cell_forward_with_cache)
-### END HIDDEN TESTS
 
 # %% [markdown]
 # ### Gradient checking with centred differences
@@ -244,13 +240,9 @@ for name, mine, tensor in zip(names, by_hand, [x_t, h_prev, W_xh, W_hh, b_h], st
     )
 
 # %% nbgrader={"grade": true, "grade_id": "test_rnn_cell_backward_numerical_gradient", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-"""Every gradient of rnn_cell_backward agrees with centred differences (relative error < 1e-7)."""
+"""Every gradient of rnn_cell_backward agrees with centred differences (relative error < 1e-7).
+When graded, more cases are checked outside the notebook."""
 check_rnn_cell_backward_numerical(rnn_cell_backward, rnn_cell_forward_with_cache)
-### BEGIN HIDDEN TESTS
-from rnncourse_grader.hidden import check_rnn_cell_backward_numerical_hidden
-
-check_rnn_cell_backward_numerical_hidden(rnn_cell_backward, rnn_cell_forward_with_cache)
-### END HIDDEN TESTS
 
 # %% [markdown]
 # **Remember.** Backward through `tanh`: multiply by $1 - h_t^2$, using the $h_t$ you already
@@ -347,31 +339,19 @@ for name, mine, theirs in zip(layer_names, by_hand, by_autograd, strict=True):
     )
 
 # %% nbgrader={"grade": true, "grade_id": "test_rnn_backward_matches_autograd", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-"""rnn_backward matches autograd through torch.nn.RNN over T steps."""
+"""rnn_backward matches autograd through torch.nn.RNN over T steps.
+When graded, more cases are checked outside the notebook."""
 check_rnn_backward(rnn_backward, rnn_forward_with_cache)
-### BEGIN HIDDEN TESTS
-from rnncourse_grader.hidden import check_rnn_backward_hidden
-
-check_rnn_backward_hidden(rnn_backward, rnn_forward_with_cache)
-### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_rnn_backward_numerical_gradient", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-"""Every gradient of rnn_backward agrees with centred differences (relative error < 1e-7)."""
+"""Every gradient of rnn_backward agrees with centred differences (relative error < 1e-7).
+When graded, more cases are checked outside the notebook."""
 check_rnn_backward_numerical(rnn_backward, rnn_forward_with_cache)
-### BEGIN HIDDEN TESTS
-from rnncourse_grader.hidden import check_rnn_backward_numerical_hidden
-
-check_rnn_backward_numerical_hidden(rnn_backward, rnn_forward_with_cache)
-### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_rnn_backward_edge_cases", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-"""rnn_backward handles T = 1, a loss on the last step only, zero upstream gradient at some steps."""
+"""rnn_backward handles T = 1, a loss on the last step only, zero upstream gradient at some steps.
+When graded, more cases are checked outside the notebook."""
 check_rnn_backward_edge_cases(rnn_backward, rnn_forward_with_cache)
-### BEGIN HIDDEN TESTS
-from rnncourse_grader.hidden import check_rnn_backward_edge_cases_hidden
-
-check_rnn_backward_edge_cases_hidden(rnn_backward, rnn_forward_with_cache)
-### END HIDDEN TESTS
 
 # %% [markdown]
 # **Remember.** Two sums make BPTT: the gradient reaching a state sums what comes from above
@@ -578,13 +558,9 @@ H_all, _ = rnn_forward_with_cache(*[t.detach() for t in layer_inputs])  # the ru
 print(jacobian_norms(H_all, layer_inputs[3].detach()))  # one row per sequence, ends with 1
 
 # %% nbgrader={"grade": true, "grade_id": "test_jacobian_norms_matches_autograd", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-"""jacobian_norms matches the norms of autograd Jacobians dh_T/dh_s."""
+"""jacobian_norms matches the norms of autograd Jacobians dh_T/dh_s.
+When graded, more cases are checked outside the notebook."""
 check_jacobian_norms(jacobian_norms)
-### BEGIN HIDDEN TESTS
-from rnncourse_grader.hidden import check_jacobian_norms_hidden
-
-check_jacobian_norms_hidden(jacobian_norms)
-### END HIDDEN TESTS
 
 # %% [markdown]
 # ### Exercise 5 — `with_spectral_radius`
@@ -615,13 +591,9 @@ print("rho:", torch.linalg.eigvals(W_scaled).abs().max().item())
 print("largest singular value:", torch.linalg.matrix_norm(W_scaled, ord=2).item())
 
 # %% nbgrader={"grade": true, "grade_id": "test_with_spectral_radius_sets_the_radius", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-"""with_spectral_radius returns a positive multiple of W with the requested spectral radius."""
+"""with_spectral_radius returns a positive multiple of W with the requested spectral radius.
+When graded, more cases are checked outside the notebook."""
 check_with_spectral_radius(with_spectral_radius)
-### BEGIN HIDDEN TESTS
-from rnncourse_grader.hidden import check_with_spectral_radius_hidden
-
-check_with_spectral_radius_hidden(with_spectral_radius)
-### END HIDDEN TESTS
 
 # %% [markdown]
 # ### The measurement
@@ -746,14 +718,10 @@ print("total norm:", clip_grad_norm(grads, max_norm=1.0).item(), "should be", ma
 print("after clipping:", torch.sqrt(sum((g**2).sum() for g in grads)).item())
 
 # %% nbgrader={"grade": true, "grade_id": "test_clip_grad_norm_matches_torch", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-"""clip_grad_norm matches torch.nn.utils.clip_grad_norm_ above and below max_norm."""
+"""clip_grad_norm matches torch.nn.utils.clip_grad_norm_ above and below max_norm.
+When graded, more cases are checked outside the notebook."""
 check_clip_grad_norm(clip_grad_norm)
 check_clip_grad_norm(clip_grad_norm, max_norm=100.0)
-### BEGIN HIDDEN TESTS
-from rnncourse_grader.hidden import check_clip_grad_norm_hidden
-
-check_clip_grad_norm_hidden(clip_grad_norm)
-### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_clip_grad_norm_non_finite", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 """clip_grad_norm returns the inf or NaN norm of inf or NaN gradients, like clip_grad_norm_."""

@@ -144,13 +144,9 @@ for name, value in zip("ifgo", lstm_gates(x_t, h_prev, params), strict=True):
     print(f"{name}: shape {tuple(value.shape)}, range [{value.min():.3f}, {value.max():.3f}]")
 
 # %% nbgrader={"grade": true, "grade_id": "test_lstm_gates_match_torch", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-"""lstm_gates returns the gates of torch.nn.LSTM, in the order i, f, g, o."""
+"""lstm_gates returns the gates of torch.nn.LSTM, in the order i, f, g, o.
+When graded, more cases are checked outside the notebook."""
 check_lstm_gates(lstm_gates)
-### BEGIN HIDDEN TESTS
-from rnncourse_grader.hidden import check_lstm_gates_hidden
-
-check_lstm_gates_hidden(lstm_gates)
-### END HIDDEN TESTS
 
 # %% [markdown]
 # PyTorch never shows you the gates; the check reads them back out of `nn.LSTMCell` (it sets
@@ -194,13 +190,9 @@ with torch.no_grad():
 print("relative error of h_t:", rel_error(h_t, h_ref), " of c_t:", rel_error(c_t, c_ref))
 
 # %% nbgrader={"grade": true, "grade_id": "test_lstm_cell_forward_matches_torch", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-"""lstm_cell_forward matches one step of torch.nn.LSTM: h_t and c_t."""
+"""lstm_cell_forward matches one step of torch.nn.LSTM: h_t and c_t.
+When graded, more cases are checked outside the notebook."""
 check_lstm_cell_forward(lstm_cell_forward)
-### BEGIN HIDDEN TESTS
-from rnncourse_grader.hidden import check_lstm_cell_forward_hidden
-
-check_lstm_cell_forward_hidden(lstm_cell_forward)
-### END HIDDEN TESTS
 
 # %% [markdown]
 # **Remember.** Three sigmoid gates and one tanh candidate from a single $(B, 4H)$ product; the
@@ -267,14 +259,10 @@ with torch.no_grad():
 print("relative error of H_all:", rel_error(H_all, H_ref), " of c_T:", rel_error(c_T, c_n[0]))
 
 # %% nbgrader={"grade": true, "grade_id": "test_lstm_forward_matches_torch", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-"""lstm_forward matches torch.nn.LSTM: all hidden states and the final (h, c), state0 given or None."""
+"""lstm_forward matches torch.nn.LSTM: all hidden states and the final (h, c), state0 given or None.
+When graded, more cases are checked outside the notebook."""
 check_lstm_forward(lstm_forward)
 check_lstm_forward(lstm_forward, zero_state=True)
-### BEGIN HIDDEN TESTS
-from rnncourse_grader.hidden import check_lstm_forward_hidden
-
-check_lstm_forward_hidden(lstm_forward)
-### END HIDDEN TESTS
 
 # %% [markdown]
 # **Remember.** `nn.LSTM` returns `(outputs, (h_n, c_n))`, and `h_n`, `c_n` have a leading
@@ -354,14 +342,10 @@ print(tuple(outputs.shape), tuple(h_n.shape), "relative error:", rel_error(outpu
 print("backward h_n is the output at t = 1:", torch.equal(h_n[1], outputs[:, 0, 4:]))
 
 # %% nbgrader={"grade": true, "grade_id": "test_lstm_bidirectional_forward_matches_torch", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-"""lstm_bidirectional_forward matches torch.nn.LSTM(bidirectional=True)."""
+"""lstm_bidirectional_forward matches torch.nn.LSTM(bidirectional=True).
+When graded, more cases are checked outside the notebook."""
 check_lstm_bidirectional_forward(lstm_bidirectional_forward)
 check_lstm_bidirectional_forward(lstm_bidirectional_forward, zero_state=True)
-### BEGIN HIDDEN TESTS
-from rnncourse_grader.hidden import check_lstm_bidirectional_forward_hidden
-
-check_lstm_bidirectional_forward_hidden(lstm_bidirectional_forward)
-### END HIDDEN TESTS
 
 # %% [markdown]
 # ### Exercise 5 — `lstm_stacked_forward`
@@ -412,14 +396,10 @@ print(tuple(outputs.shape), tuple(h_n.shape), "relative errors:")
 print(rel_error(outputs, out_ref), rel_error(h_n, h_ref), rel_error(c_n, c_ref))
 
 # %% nbgrader={"grade": true, "grade_id": "test_lstm_stacked_forward_matches_torch", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-"""lstm_stacked_forward matches torch.nn.LSTM(num_layers=2), one and two directions."""
+"""lstm_stacked_forward matches torch.nn.LSTM(num_layers=2), one and two directions.
+When graded, more cases are checked outside the notebook."""
 check_lstm_stacked_forward(lstm_stacked_forward, num_layers=2, bidirectional=True)
 check_lstm_stacked_forward(lstm_stacked_forward, num_layers=2, bidirectional=False)
-### BEGIN HIDDEN TESTS
-from rnncourse_grader.hidden import check_lstm_stacked_forward_hidden
-
-check_lstm_stacked_forward_hidden(lstm_stacked_forward)
-### END HIDDEN TESTS
 
 # %% [markdown]
 # **Remember.** Directions are independent LSTMs that meet only in the output's last axis;
@@ -471,11 +451,9 @@ demo = init_forget_bias(nn.LSTM(3, 4, num_layers=2, batch_first=True))
 print("forget-gate bias of layer 1:", (demo.bias_ih_l1 + demo.bias_hh_l1)[4:8].tolist())
 
 # %% nbgrader={"grade": true, "grade_id": "test_init_forget_bias_sets_every_layer", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-"""init_forget_bias sets b_ih + b_hh = value on the forget gate of every layer and direction."""
+"""init_forget_bias sets b_ih + b_hh = value on the forget gate of every layer and direction.
+When graded, more cases are checked outside the notebook."""
 check_init_forget_bias(init_forget_bias)
-### BEGIN HIDDEN TESTS
-check_init_forget_bias(init_forget_bias, value=2.5, num_layers=3, seed=7)
-### END HIDDEN TESTS
 
 # %% [markdown]
 # **Remember.** A gate's bias in PyTorch is the sum of two parameters, and initialisation is
@@ -544,14 +522,10 @@ norms = state_gradient_norms(halving, torch.randn(2, 6, 3), (torch.zeros(2, 3),)
 print(norms)  # sqrt(6) = 2.449 at t = T, then halves at every step back
 
 # %% nbgrader={"grade": true, "grade_id": "test_state_gradient_norms_matches_closed_form", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-"""state_gradient_norms returns ||dL/dh_t|| for t = 1..T (checked on recurrences with known gradients)."""
+"""state_gradient_norms returns ||dL/dh_t|| for t = 1..T (checked on recurrences with known gradients).
+When graded, more cases are checked outside the notebook."""
 check_state_gradient_norms(state_gradient_norms)
 check_state_gradient_norms(state_gradient_norms, two_states=False)
-### BEGIN HIDDEN TESTS
-from rnncourse_grader.hidden import check_state_gradient_norms_hidden
-
-check_state_gradient_norms_hidden(state_gradient_norms)
-### END HIDDEN TESTS
 
 # %% [markdown]
 # Now the comparison, on the same input: a vanilla RNN (`nn.RNNCell`, the cell of lessons 01

@@ -165,13 +165,9 @@ _, theirs = gru(x_t.unsqueeze(1), h_prev.unsqueeze(0))  # T = 1; h_n is (1, B, H
 print("relative error vs nn.GRU:", rel_error(ours, theirs[0].detach()))
 
 # %% nbgrader={"grade": true, "grade_id": "test_gru_cell_forward_matches_torch", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-"""gru_cell_forward matches one step of torch.nn.GRU in float64."""
+"""gru_cell_forward matches one step of torch.nn.GRU in float64.
+When graded, more cases are checked outside the notebook."""
 check_gru_cell_forward(gru_cell_forward)
-### BEGIN HIDDEN TESTS
-from rnncourse_grader.hidden import check_gru_cell_forward_hidden
-
-check_gru_cell_forward_hidden(gru_cell_forward)
-### END HIDDEN TESTS
 
 # %% [markdown]
 # **Remember.** Two products per step, $x_t W_{ih}^\top$ and $h_{t-1} W_{hh}^\top$, each
@@ -216,14 +212,10 @@ theirs, _ = gru(X)
 print(H_all.shape, h_T.shape, "relative error vs nn.GRU:", rel_error(H_all, theirs.detach()))
 
 # %% nbgrader={"grade": true, "grade_id": "test_gru_forward_matches_torch", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-"""gru_forward matches torch.nn.GRU: all states, the last state, h0 given or None."""
+"""gru_forward matches torch.nn.GRU: all states, the last state, h0 given or None.
+When graded, more cases are checked outside the notebook."""
 check_gru_forward(gru_forward)
 check_gru_forward(gru_forward, zero_h0=True)
-### BEGIN HIDDEN TESTS
-from rnncourse_grader.hidden import check_gru_forward_hidden
-
-check_gru_forward_hidden(gru_forward)
-### END HIDDEN TESTS
 
 # %% [markdown]
 # **Remember.** Your `gru_forward` and `nn.GRU` now compute the same function: weights trained
@@ -313,13 +305,9 @@ def gru_convention(cell):
 print("your gru_cell_forward is:", gru_convention(gru_cell_forward))
 
 # %% nbgrader={"grade": true, "grade_id": "test_gru_convention_identifies_cells", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-"""gru_convention tells nn.GRU, Cho et al.'s GRU and a buggy GRU apart."""
+"""gru_convention tells nn.GRU, Cho et al.'s GRU and a buggy GRU apart.
+When graded, more cases are checked outside the notebook."""
 check_gru_convention(gru_convention)
-### BEGIN HIDDEN TESTS
-from rnncourse_grader.hidden import check_gru_convention_hidden
-
-check_gru_convention_hidden(gru_convention)
-### END HIDDEN TESTS
 
 # %% [markdown]
 # **Remember.** When you port GRU weights between libraries, or compare a from-scratch GRU with
@@ -376,13 +364,9 @@ for kind in ("rnn", "gru", "lstm"):
     )
 
 # %% nbgrader={"grade": true, "grade_id": "test_recurrent_num_params_matches_torch", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-"""recurrent_num_params agrees with nn.RNN, nn.LSTM and nn.GRU, one layer and several."""
+"""recurrent_num_params agrees with nn.RNN, nn.LSTM and nn.GRU, one layer and several.
+When graded, more cases are checked outside the notebook."""
 check_recurrent_num_params(recurrent_num_params)
-### BEGIN HIDDEN TESTS
-from rnncourse_grader.hidden import check_recurrent_num_params_hidden
-
-check_recurrent_num_params_hidden(recurrent_num_params)
-### END HIDDEN TESTS
 
 # %% [markdown]
 # **Remember.** At the same $H$ a GRU costs three vanilla RNNs and three quarters of an LSTM,

@@ -188,13 +188,9 @@ def tokenize(text):
 print(tokenize("I didn't like it.<br /><br />Not at ALL: 2/10!!"))
 
 # %% nbgrader={"grade": true, "grade_id": "test_tokenize_follows_the_rules", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-"""tokenize lowercases, drops <br />, keeps apostrophes inside words and splits punctuation."""
+"""tokenize lowercases, drops <br />, keeps apostrophes inside words and splits punctuation.
+When graded, more cases are checked outside the notebook."""
 check_tokenize(tokenize)
-### BEGIN HIDDEN TESTS
-from rnncourse_grader.hidden import check_tokenize_hidden
-
-check_tokenize_hidden(tokenize)
-### END HIDDEN TESTS
 
 # %% [markdown]
 # **Remember.** A tokenizer is part of the model: the same function must run at training
@@ -263,13 +259,9 @@ def build_vocab(token_lists, min_freq=1, max_size=None):
 print(build_vocab([["good", "film", "good"], ["bad", "film", "!"], ["good"]], min_freq=2))
 
 # %% nbgrader={"grade": true, "grade_id": "test_build_vocab_counts_and_limits", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-"""build_vocab puts <pad>, <unk> first, orders by count then alphabet, honours min_freq and max_size."""
+"""build_vocab puts <pad>, <unk> first, orders by count then alphabet, honours min_freq and max_size.
+When graded, more cases are checked outside the notebook."""
 check_build_vocab(build_vocab)
-### BEGIN HIDDEN TESTS
-from rnncourse_grader.hidden import check_build_vocab_hidden
-
-check_build_vocab_hidden(build_vocab)
-### END HIDDEN TESTS
 
 # %% [markdown]
 # Now the real vocabulary. Build it from **the training tokens only**: a vocabulary built with
@@ -319,13 +311,9 @@ def encode(tokens, vocab):
 print(encode(tokenize("A masterpiece, really. Zxqwv!"), vocab))
 
 # %% nbgrader={"grade": true, "grade_id": "test_encode_maps_unknown_tokens", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-"""encode returns int64 ids, <unk> for unknown tokens, an empty tensor for no tokens."""
+"""encode returns int64 ids, <unk> for unknown tokens, an empty tensor for no tokens.
+When graded, more cases are checked outside the notebook."""
 check_encode(encode)
-### BEGIN HIDDEN TESTS
-from rnncourse_grader.hidden import check_encode_hidden
-
-check_encode_hidden(encode)
-### END HIDDEN TESTS
 
 # %% [markdown]
 # Long reviews are clipped to `max_len` tokens. Reviewers often sum up at the end ("… 3/10,
@@ -386,13 +374,9 @@ X, lengths, y = collate([(torch.tensor([5, 6, 7]), 1), (torch.tensor([8]), 0)])
 print(X, lengths, y, sep="\n")
 
 # %% nbgrader={"grade": true, "grade_id": "test_collate_pads_and_returns_lengths", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-"""collate matches torch's pad_sequence and returns the lengths and labels unchanged."""
+"""collate matches torch's pad_sequence and returns the lengths and labels unchanged.
+When graded, more cases are checked outside the notebook."""
 check_collate(collate)
-### BEGIN HIDDEN TESTS
-from rnncourse_grader.hidden import check_collate_hidden
-
-check_collate_hidden(collate)
-### END HIDDEN TESTS
 
 # %% [markdown]
 # Every padded place costs as much compute as a real token. With reviews from 10 to 1,000
@@ -530,13 +514,9 @@ H = torch.tensor([[[1.0], [3.0], [100.0]], [[2.0], [-5.0], [7.0]]])  # (B=2, T=3
 print(masked_mean(H, torch.tensor([2, 3])).flatten(), "should be [2, 4/3]")
 
 # %% nbgrader={"grade": true, "grade_id": "test_masked_mean_ignores_padding", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-"""masked_mean averages the real steps only, whatever the padded states hold."""
+"""masked_mean averages the real steps only, whatever the padded states hold.
+When graded, more cases are checked outside the notebook."""
 check_masked_mean(masked_mean)
-### BEGIN HIDDEN TESTS
-from rnncourse_grader.hidden import check_masked_mean_hidden
-
-check_masked_mean_hidden(masked_mean)
-### END HIDDEN TESTS
 
 # %% [markdown]
 # ### Exercise 7 — `masked_max`
@@ -563,13 +543,9 @@ def masked_max(H, lengths):
 print(masked_max(-H, torch.tensor([2, 3])).flatten(), "should be [-1, 5]")
 
 # %% nbgrader={"grade": true, "grade_id": "test_masked_max_ignores_padding", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-"""masked_max takes the maximum over the real steps only, negative states included."""
+"""masked_max takes the maximum over the real steps only, negative states included.
+When graded, more cases are checked outside the notebook."""
 check_masked_max(masked_max)
-### BEGIN HIDDEN TESTS
-from rnncourse_grader.hidden import check_masked_max_hidden
-
-check_masked_max_hidden(masked_max)
-### END HIDDEN TESTS
 
 # %% [markdown]
 # ## 6. The model

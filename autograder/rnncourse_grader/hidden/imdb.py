@@ -1,18 +1,16 @@
 """Hidden checks for lesson 05, and the grading of the submitted model on held-out reviews.
 
-The component checks compare with reference implementations (kept here, never released) on
-random inputs and edge cases. ``grade_imdb_checkpoint`` loads the student's checkpoint with
-``weights_only=True``, rebuilds the lesson's architecture from it with the grader's own
-code, and measures accuracy on a fixed slice of the official test split.
+What the integrity pass cannot check outside the notebook yet: batching, the model, the
+training loop, evaluation, checkpoints and prediction (the data and pooling functions are
+checked there, by ``integrity_imdb``). ``grade_imdb_checkpoint`` loads the student's
+checkpoint with ``weights_only=True``, rebuilds the lesson's architecture from it with the
+grader's own code, and measures accuracy on a fixed slice of the official test split.
 """
 
 import contextlib
 import io
 import json
 import os
-import re
-import string
-from collections import Counter
 from pathlib import Path
 
 import torch
@@ -23,6 +21,7 @@ from rnncourse.checks import CheckFailed, imdb
 from rnncourse.data import sha256_file
 from rnncourse.data.checkpoint import CheckpointError, read_checkpoint
 from rnncourse_grader.guards import run_cases
+from rnncourse_grader.integrity_imdb import reference_tokenize
 
 PAD, UNK, PAD_ID, UNK_ID = imdb.PAD, imdb.UNK, imdb.PAD_ID, imdb.UNK_ID
 THRESHOLD = 0.85
@@ -41,21 +40,6 @@ def _quietly(fn, *args, **kwargs):
 
 
 # ----------------------------------------------------------------------------- references
-TOKEN = re.compile(r"\w+(?:'\w+)*|[^\w\s]")
-
-
-def reference_tokenize(text: str) -> list[str]:
-    return TOKEN.findall(text.lower().replace("<br />", " "))
-
-
-def reference_build_vocab(token_lists, min_freq=1, max_size=None) -> dict[str, int]:
-    counts = Counter(t for tokens in token_lists for t in tokens if t not in (PAD, UNK))
-    kept = sorted((t for t, n in counts.items() if n >= min_freq), key=lambda t: (-counts[t], t))
-    if max_size is not None:
-        kept = kept[: max(max_size - 2, 0)]
-    return {PAD: PAD_ID, UNK: UNK_ID} | {t: i + 2 for i, t in enumerate(kept)}
-
-
 def reference_clip(ids: torch.Tensor, max_len: int) -> torch.Tensor:
     if len(ids) <= max_len:
         return ids
@@ -103,71 +87,6 @@ class ReferenceSentimentRNN(nn.Module):
 
 
 # ----------------------------------------------------------------------------- components
-def random_text(g: torch.Generator) -> str:
-    """A review-like text of random pieces: words, apostrophes, line breaks, punctuation."""
-    pieces = [
-        "good", "Bad", "DON'T", "o'brien's", "'quoted'", "it's", "na\u00efve", "\u00fcber",
-        "10/10", "3.5", "<BR />", "!!!", "?!", ":)", ";-)", "<br />", "<br /><br />", "--", "...",
-        "(great)", "\"film\"", "snake_case", "x'", "'y", "a'b'c", "\t", "\n", "  ", "$5",
-        "word<br />word", "Fin<BR />next",  # a line break between two words separates them
-    ] + list(string.punctuation)  # fmt: skip
-    count = int(torch.randint(0, 25, (1,), generator=g))
-    chosen = torch.randint(len(pieces), (count,), generator=g).tolist()
-    glue = torch.randint(0, 3, (count,), generator=g).tolist()
-    return "".join(pieces[i] + ("", " ", "  ")[j] for i, j in zip(chosen, glue, strict=True))
-
-
-def check_tokenize_hidden(tokenize, num_texts=300, seed=501):
-    g = torch.Generator().manual_seed(seed)
-    cases = []
-    for _ in range(num_texts):
-        text = random_text(g)
-        cases.append((text, reference_tokenize(text), "compare the rules one by one"))
-    _quietly(imdb.check_tokenize, tokenize, cases)
-    print("Hidden checks passed.")
-
-
-def check_build_vocab_hidden(build_vocab, seed=502):
-    g = torch.Generator().manual_seed(seed)
-    cases = []
-    for min_freq, max_size, vocab_words in [(1, None, 8), (2, 5, 30), (3, 2, 10), (1, 3, 4)]:
-        words = [f"{c}{i}" for i, c in enumerate(string.ascii_lowercase[:vocab_words])]
-        lists = [
-            [words[i] for i in torch.randint(len(words), (int(n),), generator=g).tolist()]
-            for n in torch.randint(0, 9, (12,), generator=g)
-        ]
-        kwargs = {"min_freq": min_freq, "max_size": max_size}
-        want = reference_build_vocab(lists, **kwargs)
-        cases.append((lists, kwargs, want, "ties alphabetical, limits include the specials"))
-    lists = [["<unk>", "a", "<pad>", "a"]]  # specials in the text are not counted twice
-    cases.append((lists, {}, reference_build_vocab(lists), "never count <pad> and <unk>"))
-    _quietly(imdb.check_build_vocab, build_vocab, cases, seed=seed)
-    print("Hidden checks passed.")
-
-
-def check_encode_hidden(encode, seed=503):
-    g = torch.Generator().manual_seed(seed)
-    vocab = {PAD: 0, UNK: 1} | {f"w{i}": i + 2 for i in range(50)}
-    for _ in range(5):
-        n = int(torch.randint(1, 40, (1,), generator=g))
-        tokens = [f"w{i}" for i in torch.randint(0, 80, (n,), generator=g).tolist()]
-        want = [vocab.get(t, UNK_ID) for t in tokens]
-        got = imdb.call_student(encode, tokens, vocab, name="encode")
-        if not isinstance(got, torch.Tensor) or got.dtype != torch.long or got.tolist() != want:
-            raise CheckFailed(f"[hidden case {n} tokens] encode differs from the expected ids.")
-    print("Hidden checks passed.")
-
-
-def check_collate_hidden(collate):
-    cases = [
-        dict(lengths=(1,), labels=(1,), seed=11),
-        dict(lengths=(4, 4, 4), labels=(0, 1, 0), seed=12),
-        dict(lengths=(1, 9, 2, 2, 5), labels=(1, 1, 0, 1, 0), seed=13),
-    ]
-    _quietly(run_cases, imdb.check_collate, collate, cases)
-    print("Hidden checks passed.")
-
-
 def check_bucket_batches_hidden(bucket_batches):
     cases = [
         dict(num_examples=1001, batch_size=7, pool_batches=3, seed=21),
@@ -181,38 +100,6 @@ def check_bucket_batches_hidden(bucket_batches):
     if sorted(torch.cat(out).tolist()) != list(range(64)):
         raise CheckFailed("[hidden case generator=None] the batches must cover every index once.")
     print("Hidden checks passed.")
-
-
-def check_masked_mean_hidden(masked_mean):
-    cases = [
-        dict(lengths=(1,), dim=1, seed=31),
-        dict(lengths=(3, 3), dim=2, seed=32),  # no padding at all
-        dict(lengths=(2, 9, 1, 5, 9), dim=4, dtype=torch.float32, seed=33, fill=-1e3),
-    ]
-    _quietly(run_cases, imdb.check_masked_mean, masked_mean, cases)
-    _check_no_gradient_to_padding(masked_mean, "masked_mean")
-    print("Hidden checks passed.")
-
-
-def check_masked_max_hidden(masked_max):
-    cases = [
-        dict(lengths=(1,), dim=1, seed=41),
-        dict(lengths=(3, 3), dim=2, seed=42),
-        dict(lengths=(2, 9, 1, 5, 9), dim=4, dtype=torch.float32, seed=43),
-    ]
-    _quietly(run_cases, imdb.check_masked_max, masked_max, cases)
-    _check_no_gradient_to_padding(masked_max, "masked_max")
-    print("Hidden checks passed.")
-
-
-def _check_no_gradient_to_padding(pool, name):
-    H = torch.randn(3, 5, 2, dtype=torch.float64, requires_grad=True)
-    lengths = torch.tensor([5, 2, 3])
-    out = imdb.call_student(pool, H, lengths, name=name)
-    out.sum().backward()
-    padded = ~(torch.arange(5) < lengths[:, None])
-    if H.grad is None or H.grad[padded].abs().max() > 0:
-        raise CheckFailed(f"[hidden case gradient] {name}: the padded states must get no gradient.")
 
 
 def check_sentiment_rnn_hidden(SentimentRNN):
