@@ -53,9 +53,11 @@ def reference_answers() -> dict[str, str]:
     return {k: v for k, v in solution_cells(LESSON).items() if k != "train_step"}
 
 
-def submit(root: Path, env: dict, released: Path, student: str, answers: dict) -> Path:
+def submit(
+    root: Path, env: dict, released: Path, student: str, answers: dict, lesson: str = LESSON
+) -> Path:
     """Write a submission with these answer cells into the course's submitted/ folder."""
-    target = pipeline.work_dir(root, env) / "submitted" / student / LESSON / f"{LESSON}.ipynb"
+    target = pipeline.work_dir(root, env) / "submitted" / student / lesson / f"{lesson}.ipynb"
     return make_submission(released, answers, target)
 
 
