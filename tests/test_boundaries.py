@@ -62,3 +62,28 @@ def test_the_boundary_check_finds_each_kind_of_crossing(tmp_path):
     assert "y.py:2: the grader imports a private rnncourse.checks._core" in found
     assert "y.py:3: the grader imports a private rnncourse._secret" in found
     assert "CheckFailed" not in found and "guards" not in found and "x.py:1" not in found
+
+
+MAX_LINES = 60  # the grader's style: a function that needs more is split into named steps
+
+
+def long_functions(folder: Path, limit: int = MAX_LINES) -> list[str]:
+    """``file:line name (n lines)`` of every function over ``limit`` lines under ``folder``."""
+    found = []
+    for path in sorted(folder.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                n = node.end_lineno - node.lineno + 1
+                if n > limit:
+                    found.append(f"{path}:{node.lineno} {node.name} ({n} lines)")
+    return found
+
+
+def test_no_function_in_the_grader_is_over_60_lines():
+    assert long_functions(GRADER) == []
+
+
+def test_the_length_check_finds_a_long_function(tmp_path):
+    body = "".join(f"    x{i} = {i}\n" for i in range(MAX_LINES))  # def line + 60 = 61 lines
+    (tmp_path / "m.py").write_text(f"def short():\n    pass\n\n\ndef long():\n{body}")
+    assert long_functions(tmp_path) == [f"{tmp_path / 'm.py'}:5 long (61 lines)"]
