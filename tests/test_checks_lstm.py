@@ -600,6 +600,17 @@ def test_gradient_norms_check_catches_typical_bugs():
             pytest.fail(f"check_state_gradient_norms accepted: {name}")
 
 
+def test_gradient_norms_that_change_the_callers_X_fail_both_checks(ref):
+    norms = ref["state_gradient_norms"]
+
+    def no_detach(step, X, state0):  # right norms, but the caller's X now requires grad
+        X.requires_grad_()
+        return norms(step, X, state0)
+
+    fails(check_state_gradient_norms, no_detach, match="changed X")
+    rejection(LESSON, "state_gradient_norms", no_detach, "changed X")
+
+
 def test_gradient_norms_check_catches_shape_and_type_bugs(ref):
     norms = ref["state_gradient_norms"]
     fails(

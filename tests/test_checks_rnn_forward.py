@@ -232,6 +232,9 @@ def test_params_check_catches_typical_bugs(ref):
         check_rnn_params_from_torch, attached, fwd, match="W_xh, W_hh, b_h still require gradients"
     )
     check_rnn_params_from_torch(detached_with_data, fwd)
+    # the grader's cases say the same, outside the notebook
+    rejection(LESSON, "rnn_params_from_torch", attached, "still require gradients", rnn_forward=fwd)
+    passes_probe(LESSON, "rnn_params_from_torch", detached_with_data, rnn_forward=fwd)
 
 
 # ----------------------------------------------------------------------------- counting

@@ -75,8 +75,10 @@ def recurrence(case):
 
 
 def cell_step(ns, function, case):
-    """The student's norms for a recurrence built here from one of PyTorch's cells."""
-    return ns[function](recurrence(case), case["X"], tuple(case["state0"]))
+    """The student's norms for a recurrence built here from one of PyTorch's cells, and
+    whether the call left X requiring gradients (the docstring says: X is left as it was)."""
+    norms = ns[function](recurrence(case), case["X"], tuple(case["state0"]))
+    return [norms, bool(case["X"].requires_grad)]
 
 
 # ----------------------------------------------------------------------------- lstm_gates / cell
@@ -305,8 +307,13 @@ def norms_expected(case):
 
 
 def norms_compare(got, want, case):
+    if not isinstance(got, list) or len(got) != 2:
+        return f"state_gradient_norms gave {describe(got)}"
+    norms, x_requires_grad = got
+    if x_requires_grad is not False:
+        return "state_gradient_norms changed X: the caller's X now requires gradients"
     tol = (1e-8, 1e-12) if want.dtype == torch.float64 else (1e-4, 1e-7)  # the test's
-    return compare_tensor("norms", got, want, rtol=tol[0], atol=tol[1])
+    return compare_tensor("norms", norms, want, rtol=tol[0], atol=tol[1])
 
 
 # answer -> how to probe it (the tests it carries and what it may not call: lesson.toml)

@@ -23,15 +23,18 @@ from rnncourse_grader.integrity import Method, as_tensor, case_sizes, compare_te
 
 
 def params_then_forward(ns, function, case):
-    """Parameters read from an nn.RNN by the student, run through the student's rnn_forward."""
+    """Parameters read from an nn.RNN by the student, run through the student's rnn_forward;
+    and the names of those that still require gradients (the docstring says: detached)."""
     D, H = case["D"], case["H"]
     rnn = nn.RNN(D, H, batch_first=True).double()
     with torch.no_grad():
         for name in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"):
             getattr(rnn, name).copy_(case[name])
     params = ns[function](rnn)
-    H_all, _ = ns["rnn_forward"](case["X"], None, params["W_xh"], params["W_hh"], params["b_h"])
-    return H_all
+    attached = [k for k, p in params.items() if getattr(p, "requires_grad", False)]
+    with torch.no_grad():
+        H_all, _ = ns["rnn_forward"](case["X"], None, params["W_xh"], params["W_hh"], params["b_h"])
+    return [H_all, attached]
 
 
 def loss_and_grad(ns, function, case):
@@ -160,7 +163,12 @@ def params_expected(case):
 
 
 def params_compare(got, want, case):
-    return compare_tensor("rnn_forward's output with your parameters", got, want)
+    if not isinstance(got, list) or len(got) != 2:
+        return f"rnn_params_from_torch gave {describe(got)}"
+    H_all, attached = got
+    if attached:
+        return f"{', '.join(map(str, attached))} still require gradients: return detached tensors"
+    return compare_tensor("rnn_forward's output with your parameters", H_all, want)
 
 
 def count_cases(rng):

@@ -492,7 +492,8 @@ def state_gradient_norms(step, X, state0):
         step: function (x_t (B, D), state) -> next state, a tuple whose first entry is h_t (B, H).
         X: inputs, (B, T, D).  state0: the initial state, a tuple like step's result.
     Returns:
-        norms: (T,), norms[t - 1] = the norm of dL/dh_t over the whole batch.
+        norms: (T,), norms[t - 1] = the norm of dL/dh_t over the whole batch. X is left as
+        it was (it does not start requiring gradients).
     Hint: `X = X.detach().requires_grad_()` puts every h_t on autograd's graph.
     """
     ### BEGIN SOLUTION

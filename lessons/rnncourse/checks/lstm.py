@@ -743,7 +743,12 @@ def check_state_gradient_norms(
     state0 = (zeros, zeros.clone()) if two_states else (zeros,)
     tol = {"rtol": 1e-8, "atol": 1e-12} if dtype == torch.float64 else {"rtol": 1e-4, "atol": 1e-7}
 
-    norms = call_student(state_gradient_norms, step, X, state0)
+    norms = call_student(state_gradient_norms, step, X, state0, shared=(1,))  # X: inspected
+    if X.requires_grad:
+        raise CheckFailed(
+            "state_gradient_norms changed X: the caller's X now requires gradients. Leave it "
+            "as it was: work on X.detach().requires_grad_()."
+        )
     expect_tensor("norms", norms, (T,), "(T,), one entry per time step")
     want = _closed_form_norms(M, B, T).to(dtype=dtype, device=device)
     if not matches(norms, want, **tol):
