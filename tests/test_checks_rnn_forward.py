@@ -41,7 +41,13 @@ def test_reference_passes_visible_and_hidden_checks(ref):
     check_rnn_num_params(ref["rnn_num_params"])
     check_sequence_loss(ref["sequence_loss"])
     check_next_symbol_model(ref["model"], ref["PATTERN"], burn_in=ref["BURN_IN"])
-    for function in ("rnn_cell_forward", "rnn_forward", "rnn_num_params", "sequence_loss"):
+    for function in (
+        "rnn_cell_forward",
+        "rnn_forward",
+        "rnn_num_params",
+        "sequence_loss",
+        "train_step",
+    ):
         passes_probe(LESSON, function, ref[function])
     passes_probe(
         LESSON,
@@ -371,3 +377,36 @@ def test_train_step_check_passes_correct_steps(ref):
 )
 def test_train_step_check_catches(step, hint):
     fails(check_train_step, step, reference_sequence_loss, match=hint)
+
+
+def test_the_graders_train_step_cases_test_the_step_itself(ref):
+    """A step that ignores the mask, keeps old gradients or steps twice trains the model all
+    the same (a training outcome cannot tell): the grader's cases look at the step."""
+
+    def unmasked(model, optimizer, X, Y, mask):
+        optimizer.zero_grad()
+        logits = model(X)
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), Y.reshape(-1))
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+
+    def dirty(model, optimizer, X, Y, mask):
+        loss = sequence_loss(model(X), Y, mask)
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+
+    def twice(model, optimizer, X, Y, mask):
+        ref["train_step"](model, optimizer, X, Y, mask)
+        return ref["train_step"](model, optimizer, X, Y, mask)
+
+    def returns_a_tensor(model, optimizer, X, Y, mask):
+        ref["train_step"](model, optimizer, X, Y, mask)
+        return torch.tensor(0.0)
+
+    sequence_loss = reference_sequence_loss
+    rejection(LESSON, "train_step", unmasked, "case with padding: the gradient .* is not that of")
+    rejection(LESSON, "train_step", dirty, "from fresh gradients")
+    rejection(LESSON, "train_step", twice, r"optimizer.step\(\) 2 times")
+    rejection(LESSON, "train_step", returns_a_tensor, "a float")

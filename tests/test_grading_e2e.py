@@ -74,7 +74,10 @@ def test_a_test_passed_by_patching_its_check_loses_its_points_to_the_integrity_p
         grade = gb.find_grade("test_train_step_learns_pattern", LESSON, LESSON, "eve")
         comment = gb.find_comment("train_step", LESSON, LESSON, "eve")
         assert notebook.flagged and grade.auto_score == 2 and grade.manual_score == 0
-        assert comment.manual_comment.startswith("Checked outside the notebook: 40 steps of your")
+        assert comment.manual_comment == (
+            "Checked outside the notebook: on the grader's case with padding: one train_step "
+            "called optimizer.step() 0 times; expected once"
+        )
 
 
 def test_feedback_html_and_grades_csv_are_written(graded):

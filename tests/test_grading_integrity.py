@@ -35,11 +35,12 @@ def test_the_reference_and_honest_variants_pass(template):
         # a helper in a cell the student added (its loop is not run, its function is)
         "rnn_cell_forward": "def rnn_cell_forward(x_t, h_prev, W_xh, W_hh, b_h):\n"
         "    return my_tanh(x_t @ W_xh + h_prev @ W_hh + b_h)\n",
-        # gradient clipping and zero_grad at the end: still a working training step
+        # gradients set to None, a clipping that never acts, float(): still the same step
         "train_step": "def train_step(model, optimizer, X, Y, mask):\n"
+        "    optimizer.zero_grad(set_to_none=True)\n"
         "    loss = sequence_loss(model(X), Y, mask)\n    loss.backward()\n"
-        "    torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)\n"
-        "    optimizer.step()\n    optimizer.zero_grad()\n    return float(loss)\n",
+        "    torch.nn.utils.clip_grad_norm_(model.parameters(), 1e6)\n"
+        "    optimizer.step()\n    return float(loss)\n",
     }
     added = [
         "import torch\n\ndef my_tanh(z):\n    return torch.tanh(z)\n\n"
@@ -83,7 +84,7 @@ CHEATS = {
     "train_step": (
         "def train_step(model, optimizer, X, Y, mask):\n"
         "    return 0.0  # the training test's check was patched in the kernel\n",
-        "40 steps of your train_step on a small model left its loss at",
+        "one train_step called optimizer.step() 0 times",
     ),
 }
 

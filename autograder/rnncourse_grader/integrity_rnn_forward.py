@@ -1,6 +1,6 @@
 """Integrity probes for lesson 01 (vanilla RNN): the same properties as its tests, checked outside.
 
-Recipes (``call``, ``params_then_forward``, ``loss_and_grad``, ``train_tiny``) run in the
+Recipes (``call``, ``params_then_forward``, ``loss_and_grad``, ``one_step``) run in the
 student's sandboxed process; ``*_cases``, ``*_expected`` and ``*_compare`` run in the grader,
 where the reference is PyTorch's own modules.
 """
@@ -56,18 +56,33 @@ class TinyNextSymbol(nn.Module):
         return F.one_hot(X, self.W.shape[0]).to(self.W.dtype) @ self.W + self.b  # (B, T, V)
 
 
-def train_tiny(ns, function, case):
-    """Train a tiny model with the student's train_step; return its parameters after training.
+class Recorder(torch.optim.SGD):
+    """SGD that keeps the gradients each ``step()`` applied."""
+
+    def __init__(self, params, lr):
+        super().__init__(params, lr=lr)
+        self.applied = []
+
+    def step(self, closure=None):
+        params = [p for group in self.param_groups for p in group["params"]]
+        self.applied.append([None if p.grad is None else p.grad.detach().clone() for p in params])
+        return super().step(closure)
+
+
+def one_step(ns, function, case):
+    """One call of the student's train_step on a model whose gradients an earlier step left
+    dirty: the loss it returned and the gradients each ``optimizer.step()`` applied.
 
     The notebook's own loss is swapped for the public reference, so that this checks the
     training step and not (again) the student's sequence_loss.
     """
     ns["sequence_loss"] = reference_sequence_loss
     model = TinyNextSymbol(case["W"], case["b"])
-    optimizer = torch.optim.Adam(model.parameters(), lr=case["lr"])
-    for batch in case["batches"]:
-        ns[function](model, optimizer, batch["X"], batch["Y"], batch["mask"])
-    return [model.W.detach(), model.b.detach()]
+    for p in model.parameters():
+        p.grad = torch.full_like(p, 0.5)
+    optimizer = Recorder(model.parameters(), lr=0.1)
+    loss = ns[function](model, optimizer, case["X"], case["Y"], case["mask"])
+    return [loss, optimizer.applied]
 
 
 # ----------------------------------------------------------------------------- grader side
@@ -228,50 +243,52 @@ def loss_compare(got, want, case):
     )
 
 
-TINY_VOCAB = 5
-
-
-def train_cases(rng):
-    V, B, T = TINY_VOCAB, 8, 6
-
-    def batch():
+def step_cases(rng):
+    """A burn-in and a shorter sequence, no padding at all, one sequence of one step."""
+    cases = []
+    for label, (B, T, V) in (
+        ("with padding", (4, 7, 5)),
+        ("no padding", (3, 5, 4)),
+        ("B = 1, T = 1", (1, 1, 3)),
+    ):
         X = rng.integers(0, V, size=(B, T)).astype(np.int64)
         mask = np.ones((B, T), dtype=bool)
-        mask[:, 0] = rng.random(B) < 0.5  # some padding
-        return {"X": X, "Y": (X + 1) % V, "mask": mask}
-
-    case = {
-        "W": rng.standard_normal((V, V)) * 0.1,
-        "b": np.zeros(V),
-        "lr": 0.1,
-        "batches": [batch() for _ in range(40)],
-        "held_out": batch(),
-    }
-    return [case]
+        if label == "with padding":
+            mask[:, :2] = False
+            mask[0, 5:] = False
+        W, b = rng.standard_normal((V, V)) * 0.5, rng.standard_normal(V) * 0.1
+        Y = rng.integers(0, V, size=(B, T)).astype(np.int64)
+        cases.append({"label": label, "W": W, "b": b, "X": X, "Y": Y, "mask": mask})
+    return cases
 
 
-def train_expected(case):
-    """The loss a trained model must get under (the untrained model's is about log V)."""
-    return 0.25 * math.log(TINY_VOCAB)
+def step_expected(case):
+    """The masked loss before the update, and its gradient for (W, b)."""
+    model = TinyNextSymbol(as_tensor(case["W"]), as_tensor(case["b"]))
+    X, Y, mask = (as_tensor(case[k]) for k in ("X", "Y", "mask"))
+    loss = reference_sequence_loss(model(X), Y, mask)
+    return loss.item(), torch.autograd.grad(loss, list(model.parameters()))
 
 
-def train_compare(got, want, case):
+def step_compare(got, want, case):
     if not isinstance(got, list) or len(got) != 2:
-        return f"training returned {describe(got)}"
-    W, b = got
-    if not isinstance(W, torch.Tensor) or tuple(W.shape) != case["W"].shape:
-        return "the model's parameters came back malformed"
-    before = TinyNextSymbol(as_tensor(case["W"]), as_tensor(case["b"]))
-    after = TinyNextSymbol(W.to(torch.float64), b.to(torch.float64))
-    held = {k: as_tensor(v) for k, v in case["held_out"].items()}
-    with torch.no_grad():
-        start = reference_sequence_loss(before(held["X"]), held["Y"], held["mask"]).item()
-        end = reference_sequence_loss(after(held["X"]), held["Y"], held["mask"]).item()
-    if not end < want:
-        return (
-            f"40 steps of your train_step on a small model left its loss at {end:.3f} "
-            f"(from {start:.3f}; a working step gets it under {want:.3f})"
-        )
+        return f"train_step gave {describe(got)}"
+    loss, applied = got
+    want_loss, want_grads = want
+    if not isinstance(applied, list) or len(applied) != 1:
+        n = len(applied) if isinstance(applied, list) else "?"
+        return f"one train_step called optimizer.step() {n} times; expected once"
+    grads = applied[0]
+    if any(g is None for g in grads):
+        return "optimizer.step() ran with no gradient: call loss.backward() before it"
+    for name, g, w in zip(("W", "b"), grads, want_grads, strict=True):
+        if compare_tensor(name, g, w):
+            return (
+                f"the gradient optimizer.step() applied to {name} is not that of "
+                "sequence_loss(model(X), Y, mask) from fresh gradients"
+            )
+    if not isinstance(loss, float) or not math.isclose(loss, want_loss, rel_tol=1e-9):
+        return f"train_step returned {describe(loss)}; expected the loss {want_loss:.6g} (a float)"
     return None
 
 
@@ -284,5 +301,5 @@ PROBES = {
     ),
     "rnn_num_params": Method("call", count_cases, count_expected, count_compare),
     "sequence_loss": Method("loss_and_grad", loss_cases, loss_expected, loss_compare),
-    "train_step": Method("train_tiny", train_cases, train_expected, train_compare),
+    "train_step": Method("one_step", step_cases, step_expected, step_compare),
 }
