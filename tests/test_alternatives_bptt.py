@@ -22,8 +22,7 @@ from rnncourse.checks import (
     check_train_truncated_bptt,
     check_with_spectral_radius,
 )
-from rnncourse_grader import hidden
-from tests.course import by_name, hidden_block, lesson_functions
+from tests.course import by_name, lesson_functions
 from tests.integrity_support import passes_probe
 
 LESSON = "02_bptt"
@@ -325,13 +324,10 @@ def test_clip_grad_norm_alternatives_pass(answer):
 @pytest.mark.parametrize("answer", TRUNCATED, ids=by_name)
 def test_train_truncated_bptt_alternatives_pass(answer):
     check_train_truncated_bptt(answer)
-    hidden.check_train_truncated_bptt_hidden(answer)
+    passes_probe(LESSON, "train_truncated_bptt", answer)
 
 
 @pytest.mark.parametrize("answer", STEPS, ids=by_name)
 def test_train_step_clipped_alternatives_pass(answer):
     check_train_step_clipped(answer)
-    block = hidden_block(LESSON, "test_train_step_clipped_clips_before_the_step")
-    exec(
-        block, {"check_train_step_clipped": check_train_step_clipped, "train_step_clipped": answer}
-    )
+    passes_probe(LESSON, "train_step_clipped", answer)

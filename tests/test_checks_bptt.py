@@ -3,6 +3,7 @@
 import math
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -27,9 +28,13 @@ from rnncourse.checks import (
 from rnncourse.checks import _core as checks_core
 from rnncourse.numerics import rel_error_norm
 from rnncourse.plots import draw_bptt, plot_log_curves
-from rnncourse_grader import hidden
-from tests.course import hidden_block, reference_namespace
-from tests.integrity_support import assert_each_case_can_fail, passes_probe, rejection
+from tests.course import reference_namespace
+from tests.integrity_support import (
+    assert_each_case_can_fail,
+    passes_probe,
+    probe_of,
+    rejection,
+)
 
 LESSON = "02_bptt"
 CELL_GRADS = ("dx_t", "dh_prev", "dW_xh", "dW_hh", "db_h")
@@ -72,12 +77,12 @@ def test_reference_passes_visible_and_hidden_checks(ref):
     check_clipping_tames_explosion(
         ref["unclipped_losses"], ref["clipped_losses"], vocab_size=ref["VOCAB_SIZE"]
     )
-    hidden.check_train_truncated_bptt_hidden(ref["train_truncated_bptt"])
-    for function in PLAIN_CALLS + ("with_spectral_radius", "clip_grad_norm"):
+    for function in PLAIN_CALLS + LOOPS + ("with_spectral_radius", "clip_grad_norm"):
         passes_probe(LESSON, function, ref[function])
 
 
 PLAIN_CALLS = ("rnn_cell_backward", "rnn_backward", "jacobian_norms")
+LOOPS = ("train_truncated_bptt", "train_step_clipped")
 
 
 @pytest.mark.parametrize("function", PLAIN_CALLS)
@@ -199,7 +204,7 @@ def test_cell_numerical_check_catches(ref, bug):
     )
 
 
-def test_hidden_cell_checks_catch_what_visible_ones_miss(ref):
+def test_the_graders_cell_cases_catch_what_visible_ones_miss(ref):
     fwd, cell = ref["rnn_cell_forward_with_cache"], ref["rnn_cell_backward"]
 
     def by_autograd(dh_next, cache):  # rebuilds the step from the cache and calls autograd
@@ -335,7 +340,7 @@ def test_edge_cases_catch_what_the_dense_check_misses(ref):
     fails(check_rnn_backward_edge_cases, squeezes_dh0, fwd, match=r"\[edge case: B = 1\]")
 
 
-def test_hidden_layer_check_refuses_autograd(ref):
+def test_the_graders_layer_cases_refuse_autograd(ref):
     fwd = ref["rnn_forward_with_cache"]
 
     def by_autograd(dH, caches):
@@ -426,14 +431,19 @@ def test_the_written_out_tbptt_is_right():
     check_train_truncated_bptt(tbptt_with())
 
 
-def test_hidden_tbptt_check_tries_other_chunkings():
+def test_the_graders_tbptt_cases_try_other_chunkings():
     def forgets_short_chunks(model, optimizer, X, Y, chunk_size):  # fine while k divides T ...
         if X.shape[1] < chunk_size:
             return []
         return tbptt_with()(model, optimizer, X, Y, chunk_size)
 
     check_train_truncated_bptt(forgets_short_chunks)
-    fails(hidden.check_train_truncated_bptt_hidden, forgets_short_chunks, match="chunk_size=6")
+    rejection(LESSON, "train_truncated_bptt", forgets_short_chunks, "T = 4, chunk_size = 6")
+
+
+@pytest.mark.parametrize("bug", TBPTT_BUGS)
+def test_the_graders_tbptt_cases_catch_every_bug_the_test_does(bug):
+    rejection(LESSON, "train_truncated_bptt", TBPTT_BUGS[bug][0], ".")
 
 
 # ----------------------------------------------------------------------------- gradient flow
@@ -481,7 +491,7 @@ def test_the_written_out_jacobian_norms_are_right():
     check_jacobian_norms(norms_with())
 
 
-def test_hidden_jacobian_check_refuses_autograd():
+def test_the_graders_jacobian_cases_refuse_autograd():
     def by_autograd(H_all, W_hh):
         B, T, H = H_all.shape
         G = torch.eye(H, dtype=H_all.dtype).expand(B, H, H)
@@ -786,16 +796,17 @@ def test_arguments_written_by_contract_are_still_the_checks_own(ref):
         check_with_spectral_radius(scale_in_place)
 
 
-def test_the_hidden_clipped_step_case_clips_so_a_step_without_clipping_fails(ref):
-    """Its max_norm is below the probe model's gradient norm (3.0 was above it: never clipped)."""
-    block = hidden_block(LESSON, "test_train_step_clipped_clips_before_the_step")
-    exec(
-        block,
-        {"check_train_step_clipped": check_train_step_clipped, "train_step_clipped": step_with()},
-    )
-    with pytest.raises(CheckFailed, match="unclipped gradient"):
-        namespace = {"check_train_step_clipped": check_train_step_clipped}
-        exec(block, {**namespace, "train_step_clipped": step_with(clip="never")})
+def test_the_graders_clipped_cases_clip_so_a_step_without_clipping_fails(ref):
+    """Every finite max_norm of the grader's cases is below that case's gradient norm (3.0
+    was above it: never clipped)."""
+    probe = probe_of(LESSON, "train_step_clipped")
+    for case in probe.cases(np.random.default_rng(0)):
+        _, norm, _ = probe.expected(case)
+        assert case["max_norm"] == math.inf or norm > 2 * case["max_norm"], (case["label"], norm)
+    passes_probe(LESSON, "train_step_clipped", step_with())
+    for clip in ("never", "after", "parameters"):
+        rejection(LESSON, "train_step_clipped", step_with(clip=clip), "max_norm = 0.2")
+    rejection(LESSON, "train_step_clipped", step_with(returned="after"), "before clipping")
 
 
 def test_answers_get_copies_of_nested_tensors_too(ref):

@@ -10,8 +10,17 @@ CORPUS = {
     "jacobian_norms": alt.JACOBIANS,
     "with_spectral_radius": alt.RADII,
     "clip_grad_norm": alt.CLIPS,
+    "train_truncated_bptt": alt.TRUNCATED,
+    "train_step_clipped": alt.STEPS,
 }
-HELPERS = sources(alt.cell_einsum, alt.cell_stacked_weights, alt.cell_float64_inside)
+HELPERS = sources(
+    alt.cell_einsum,
+    alt.cell_stacked_weights,
+    alt.cell_float64_inside,
+    alt._ce,
+    alt.clip_vector_norm,
+    alt.clip_min_of_floats,
+)
 CASCADES = {"rnn_cell_backward": ["rnn_backward"]}  # the reference's rnn_backward calls it
 
 CHEATS = {
@@ -44,6 +53,25 @@ CHEATS = {
         "def clip_grad_norm(grads, max_norm):\n"
         "    return torch.sqrt(sum((g ** 2).sum() for g in grads))\n",  # never clips
         "grads[0]: largest difference",
+    ),
+    "train_truncated_bptt": (
+        "def train_truncated_bptt(model, optimizer, X, Y, chunk_size):\n"
+        "    losses = []\n"
+        "    for s in range(0, X.shape[1], chunk_size):\n"  # the state is never carried
+        "        logits, _ = model(X[:, s:s + chunk_size], None)\n"
+        "        loss = F.cross_entropy(logits.flatten(0, 1), Y[:, s:s + chunk_size].flatten())\n"
+        "        optimizer.zero_grad()\n        loss.backward()\n        optimizer.step()\n"
+        "        losses.append(loss.item())\n"
+        "    return losses\n",
+        "did not apply one per chunk",
+    ),
+    "train_step_clipped": (
+        "def train_step_clipped(model, optimizer, X, Y, max_norm):\n"
+        "    optimizer.zero_grad()\n"
+        "    loss = F.cross_entropy(model(X)[0].flatten(0, 1), Y.flatten())\n"
+        "    loss.backward()\n    optimizer.step()\n"  # never clips
+        "    return loss.item(), 1.0\n",
+        "did not apply the clipped gradient",
     ),
 }
 

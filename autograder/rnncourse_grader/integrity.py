@@ -28,6 +28,7 @@ manifest.
 """
 
 import base64
+import contextlib
 import dataclasses
 import hashlib
 import importlib
@@ -268,6 +269,40 @@ def gated_params(rng, gates: int, D: int, H: int, *, hh_scale: float, dtype=np.f
     shapes |= {"bias_ih": (gates * H,), "bias_hh": (gates * H,)}
     scale = {"weight_ih": 0.6, "weight_hh": hh_scale, "bias_ih": 0.5, "bias_hh": 0.5}
     return {k: (rng.standard_normal(s) * scale[k]).astype(dtype) for k, s in shapes.items()}
+
+
+@contextlib.contextmanager
+def swapped(ns: dict, name: str, value):
+    """``ns[name]`` is ``value`` inside the block, then what it was: a recipe that checks a
+    training step with the reference loss must not leave it to the probes after it."""
+    missing = object()
+    before = ns.get(name, missing)
+    ns[name] = value
+    try:
+        yield
+    finally:
+        if before is missing:
+            ns.pop(name, None)
+        else:
+            ns[name] = before
+
+
+def recorder(params, lr: float):
+    """An SGD optimizer that keeps, in ``.applied``, the gradients each ``step()`` applied
+    (for recipes that hand the student's training code an optimizer)."""
+    import torch
+
+    class Recorder(torch.optim.SGD):
+        def __init__(self):
+            super().__init__(params, lr=lr)
+            self.applied = []
+
+        def step(self, closure=None):
+            ps = [p for group in self.param_groups for p in group["params"]]
+            self.applied.append([None if p.grad is None else p.grad.detach().clone() for p in ps])
+            return super().step(closure)
+
+    return Recorder()
 
 
 def compare_all(function: str, names, got, want) -> str | None:

@@ -2,17 +2,20 @@
 
 The student's functions are called in the sandboxed runner on inputs made here (``call``,
 ``clip_and_return``, ``scale_and_return``); the expected values are PyTorch's autograd,
-``nn.RNN`` and ``clip_grad_norm_``, computed in the grader. The training loops
-(``train_truncated_bptt``, ``train_step_clipped``) have no probes yet: their tests stand on
-the in-kernel checks (autograder README, threat model 5).
+``nn.RNN`` and ``clip_grad_norm_``, computed in the grader. The training loops get a
+``RecordingRNN`` (the visible checks' model) and an optimizer that records what each step
+applied (``chunks_trained``, ``clipped_step``); the grader replays the reference loop on the
+same model and compares the losses and every applied gradient.
 """
 
 import math
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from rnncourse.checks.bptt import (
+    RecordingRNN,
     reference_jacobian_norms,
     reference_rnn_backward,
     reference_rnn_cell_backward,
@@ -25,7 +28,9 @@ from rnncourse_grader.integrity import (
     compare_all,
     compare_tensor,
     describe,
+    recorder,
     sizes,
+    swapped,
 )
 
 CELL_GRADS = ("dx_t", "dh_prev", "dW_xh", "dW_hh", "db_h")
@@ -53,6 +58,36 @@ def clip_and_return(ns, function, case):
     grads = case["grads"]
     norm = ns[function](grads, case["max_norm"])
     return [norm, grads]
+
+
+def chunks_trained(ns, function, case):
+    """The student's truncated BPTT on a RecordingRNN: its losses, and the gradients each
+    ``optimizer.step()`` applied."""
+    model = RecordingRNN(case["V"], case["H"], seed=case["seed"])
+    optimizer = recorder(model.parameters(), lr=0.5)
+    losses = ns[function](model, optimizer, case["X"], case["Y"], case["k"])
+    return [losses, optimizer.applied]
+
+
+def reference_clip(grads, max_norm):
+    """clip_grad_norm as the lesson asks (in place, returns the total norm): torch's rule."""
+    norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+    factor = torch.clamp(max_norm / (norm + 1e-6), max=1.0)
+    for g in grads:
+        g.mul_(factor)
+    return norm
+
+
+def clipped_step(ns, function, case):
+    """One call of the student's train_step_clipped on a RecordingRNN: what it returned, the
+    gradients each ``optimizer.step()`` applied, and how many times it ran the model. The
+    notebook's clip_grad_norm is swapped for the reference: this checks the step, not (again)
+    the student's clipping."""
+    model = RecordingRNN(case["V"], case["H"], seed=case["seed"])
+    optimizer = recorder(model.parameters(), lr=0.1)
+    with swapped(ns, "clip_grad_norm", reference_clip):
+        result = ns[function](model, optimizer, case["X"], case["Y"], case["max_norm"])
+    return [result, optimizer.applied, len(model.calls)]
 
 
 def scale_and_return(ns, function, case):
@@ -261,6 +296,132 @@ def clip_compare(got, want, case):
     )
 
 
+# ----------------------------------------------------------------------------- training loops
+def _sequences(rng, B, T, V):
+    return {
+        "X": rng.integers(0, V, size=(B, T)).astype(np.int64),
+        "Y": rng.integers(0, V, size=(B, T)).astype(np.int64),
+    }
+
+
+TRUNCATED = [  # (B, T, k): one step per chunk, a batch of one, one chunk shorter than k
+    (3, 5, 1),
+    (1, 11, 3),
+    (3, 4, 6),
+    (3, 10, 4),
+]
+
+
+def truncated_cases(rng):
+    cases = []
+    for B, T, k in TRUNCATED:
+        seed = int(rng.integers(2**31))
+        label = f"B = {B}, T = {T}, chunk_size = {k}"
+        cases.append(
+            {"label": label, "V": 5, "H": 6, "seed": seed, "k": k} | _sequences(rng, B, T, 5)
+        )
+    return cases
+
+
+def truncated_expected(case):
+    """The reference loop, replayed here on the same model: losses and applied gradients."""
+    model = RecordingRNN(case["V"], case["H"], seed=case["seed"])
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    X, Y, k = as_tensor(case["X"]), as_tensor(case["Y"]), case["k"]
+    h, losses, applied = None, [], []
+    for start in range(0, X.shape[1], k):
+        logits, h = model(X[:, start : start + k], None if h is None else h.detach())
+        loss = F.cross_entropy(logits.reshape(-1, case["V"]), Y[:, start : start + k].reshape(-1))
+        optimizer.zero_grad()
+        loss.backward()
+        applied.append([p.grad.clone() for p in model.parameters()])
+        optimizer.step()
+        losses.append(loss.item())
+    return losses, applied
+
+
+def _applied_compare(applied, want, what: str) -> str | None:
+    """The gradients of every optimizer.step() like ``want`` (one list per step)."""
+    if not isinstance(applied, list) or len(applied) != len(want):
+        n = len(applied) if isinstance(applied, list) else "?"
+        return f"optimizer.step() was called {n} times; expected {len(want)} ({what})"
+    for step, (got, expected) in enumerate(zip(applied, want, strict=True)):
+        names = [f"the gradient of parameter {i}" for i in range(len(expected))]
+        if compare_all(f"step {step}", names, got, expected):
+            return f"step {step} did not apply {what}"
+    return None
+
+
+def truncated_compare(got, want, case):
+    if not isinstance(got, list) or len(got) != 2:
+        return f"train_truncated_bptt gave {describe(got)}"
+    losses, applied = got
+    want_losses, want_applied = want
+    problem = _applied_compare(
+        applied,
+        want_applied,
+        "one per chunk: the gradient of that chunk's loss from the "
+        "previous chunk's last state, detached",
+    )
+    if problem:
+        return problem
+    if not isinstance(losses, list | tuple) or len(losses) != len(want_losses):
+        return (
+            f"train_truncated_bptt returned {describe(losses)}; expected {len(want_losses)} losses"
+        )
+    for c, (loss, want_loss) in enumerate(zip(losses, want_losses, strict=True)):
+        if not isinstance(loss, float) or not math.isclose(loss, want_loss, rel_tol=1e-9):
+            return f"chunk {c}'s loss is {describe(loss)}; expected {want_loss:.6g} (a float)"
+    return None
+
+
+CLIPPED = [0.2, 0.1, 0.05, math.inf]  # max_norm: all but inf below the model's gradient norm
+
+
+def clipped_cases(rng):
+    cases = []
+    for max_norm in CLIPPED:
+        case = {"label": f"max_norm = {max_norm}", "V": 5, "H": 6, "seed": int(rng.integers(2**31))}
+        cases.append(case | {"max_norm": max_norm} | _sequences(rng, 3, 6, 5))
+    return cases
+
+
+def clipped_expected(case):
+    """The loss, the total norm before clipping, and the clipped gradients."""
+    model = RecordingRNN(case["V"], case["H"], seed=case["seed"])
+    params = [p.detach().clone() for p in model.parameters()]
+    loss, grads = model.chunk_loss_and_grads(
+        params, as_tensor(case["X"]), as_tensor(case["Y"]), None
+    )
+    clipped = [g.clone() for g in grads]
+    norm = reference_clip(clipped, case["max_norm"])
+    return loss, norm.item(), clipped
+
+
+def clipped_compare(got, want, case):
+    if not isinstance(got, list) or len(got) != 3:
+        return f"train_step_clipped gave {describe(got)}"
+    result, applied, calls = got
+    want_loss, want_norm, want_clipped = want
+    if calls != 1:
+        return f"one training step ran the model {calls} times; expected once"
+    problem = _applied_compare(applied, [want_clipped], "the clipped gradient of the loss")
+    if problem:
+        return problem
+    if not isinstance(result, list | tuple) or len(result) != 2:
+        return f"train_step_clipped returned {describe(result)}; expected (loss, grad_norm)"
+    loss, norm = result
+    if isinstance(norm, torch.Tensor) and norm.dim() == 0:  # the test takes a 0-dim tensor too
+        norm = norm.item()
+    if isinstance(norm, int) and not isinstance(norm, bool):
+        norm = float(norm)
+    if not isinstance(loss, float) or not math.isclose(loss, want_loss, rel_tol=1e-9):
+        return f"the loss returned is {describe(loss)}; expected {want_loss:.6g} (a float)"
+    if not isinstance(norm, float) or not math.isclose(norm, want_norm, rel_tol=1e-9):
+        return f"grad_norm is {describe(norm)}; expected {want_norm:.6g}, the norm before clipping"
+    return None
+
+
 # answer -> how to probe it (the tests it carries and what it may not call: lesson.toml)
 PROBES = {
     "rnn_cell_backward": Method("call", cell_cases, cell_expected, cell_compare),
@@ -270,4 +431,8 @@ PROBES = {
         "scale_and_return", radius_cases, radius_expected, radius_compare
     ),
     "clip_grad_norm": Method("clip_and_return", clip_cases, clip_expected, clip_compare),
+    "train_truncated_bptt": Method(
+        "chunks_trained", truncated_cases, truncated_expected, truncated_compare
+    ),
+    "train_step_clipped": Method("clipped_step", clipped_cases, clipped_expected, clipped_compare),
 }

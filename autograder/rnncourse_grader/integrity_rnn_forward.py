@@ -17,7 +17,15 @@ from rnncourse.checks.rnn import (
     reference_rnn_forward,
     reference_sequence_loss,
 )
-from rnncourse_grader.integrity import Method, as_tensor, case_sizes, compare_tensor, describe
+from rnncourse_grader.integrity import (
+    Method,
+    as_tensor,
+    case_sizes,
+    compare_tensor,
+    describe,
+    recorder,
+    swapped,
+)
 
 # ----------------------------------------------------------------------------- student side
 
@@ -56,19 +64,6 @@ class TinyNextSymbol(nn.Module):
         return F.one_hot(X, self.W.shape[0]).to(self.W.dtype) @ self.W + self.b  # (B, T, V)
 
 
-class Recorder(torch.optim.SGD):
-    """SGD that keeps the gradients each ``step()`` applied."""
-
-    def __init__(self, params, lr):
-        super().__init__(params, lr=lr)
-        self.applied = []
-
-    def step(self, closure=None):
-        params = [p for group in self.param_groups for p in group["params"]]
-        self.applied.append([None if p.grad is None else p.grad.detach().clone() for p in params])
-        return super().step(closure)
-
-
 def one_step(ns, function, case):
     """One call of the student's train_step on a model whose gradients an earlier step left
     dirty: the loss it returned and the gradients each ``optimizer.step()`` applied.
@@ -76,12 +71,12 @@ def one_step(ns, function, case):
     The notebook's own loss is swapped for the public reference, so that this checks the
     training step and not (again) the student's sequence_loss.
     """
-    ns["sequence_loss"] = reference_sequence_loss
     model = TinyNextSymbol(case["W"], case["b"])
     for p in model.parameters():
         p.grad = torch.full_like(p, 0.5)
-    optimizer = Recorder(model.parameters(), lr=0.1)
-    loss = ns[function](model, optimizer, case["X"], case["Y"], case["mask"])
+    optimizer = recorder(model.parameters(), lr=0.1)
+    with swapped(ns, "sequence_loss", reference_sequence_loss):
+        loss = ns[function](model, optimizer, case["X"], case["Y"], case["mask"])
     return [loss, optimizer.applied]
 
 

@@ -1,11 +1,10 @@
 """Hidden checks called from the lessons' hidden test cells (kept thin: logic lives here).
 
-Only what the integrity pass cannot yet check outside the notebook is here: training loops,
-batching and the trained model (lessons 02 and 05). Every other graded function is checked
-in the grader's process on cases the kernel never sees (``integrity_*``).
+Only what the integrity pass cannot yet check outside the notebook is here: lesson 05's
+batching, model, training loop, evaluation, checkpoint and prediction. Every other graded
+function is checked in the grader's process on cases the kernel never sees (``integrity_*``).
 """
 
-from rnncourse_grader.hidden.bptt import check_train_truncated_bptt_hidden
 from rnncourse_grader.hidden.imdb import (
     check_bucket_batches_hidden,
     check_evaluate_hidden,
@@ -18,7 +17,6 @@ from rnncourse_grader.hidden.imdb import (
 )
 
 __all__ = [
-    "check_train_truncated_bptt_hidden",
     "check_bucket_batches_hidden",
     "check_evaluate_hidden",
     "check_predict_hidden",
