@@ -515,7 +515,7 @@ def test_collate_alternatives_pass(answer):
 @pytest.mark.parametrize("answer", BUCKETS, ids=by_name)
 def test_bucket_batches_alternatives_pass(answer):
     check_bucket_batches(answer)
-    hidden.check_bucket_batches_hidden(answer)
+    passes_probe(LESSON, "bucket_batches", answer)
 
 
 @pytest.mark.parametrize("answer", MEANS, ids=by_name)

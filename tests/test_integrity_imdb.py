@@ -9,6 +9,7 @@ CORPUS = {
     "build_vocab": alt.VOCABS,
     "encode": alt.ENCODERS,
     "collate": alt.COLLATES,
+    "bucket_batches": alt.BUCKETS,
     "masked_mean": alt.MEANS,
     "masked_max": alt.MAXES,
 }
@@ -26,6 +27,12 @@ CHEATS = {
         "    words = sorted({t for ts in token_lists for t in ts})\n"  # no counts at all
         "    return {'<pad>': 0, '<unk>': 1} | {w: i + 2 for i, w in enumerate(words)}\n",
         "build_vocab gives the wrong ids for",
+    ),
+    "bucket_batches": (
+        "def bucket_batches(lengths, batch_size, generator=None, pool_batches=50):\n"
+        "    order = torch.argsort(lengths)\n"  # sorted, never shuffled
+        "    return list(order.split(batch_size))\n",
+        "shuffle the order of the batches",
     ),
     "masked_mean": (
         "def masked_mean(H, lengths):\n    return H.mean(1)\n",  # counts the padding

@@ -4,9 +4,10 @@ The data functions (tokenize, build_vocab, encode, collate) and the pooling func
 (masked_mean, masked_max) run in the sandboxed runner on inputs made here; their expected
 values are the grader's own references (here: ``hidden.imdb`` grades the checkpoint with
 the same tokenizer). Pooling is also differentiated there: padded states get no gradient.
-The batching, the model, the training loop,
-evaluation, checkpoints and prediction have no probes yet: their tests stand on the
-in-kernel checks (and the checkpoint on the handed-in file's hash).
+Batching is judged by the lesson's own rules (``bucket_batches_problem``, run here on the
+batches the runner sends back). The model, the training loop, evaluation, checkpoints and
+prediction have no probes yet: their tests stand on the in-kernel checks (and the
+checkpoint on the handed-in file's hash).
 """
 
 import re
@@ -16,7 +17,15 @@ from collections import Counter
 import numpy as np
 import torch
 
-from rnncourse.checks.imdb import PAD, PAD_ID, UNK, UNK_ID
+from rnncourse.checks.imdb import (
+    PAD,
+    PAD_ID,
+    UNK,
+    UNK_ID,
+    bucket_batches_problem,
+    bucket_batches_runs,
+    bucket_lengths,
+)
 from rnncourse_grader.integrity import (
     Method,
     as_tensor,
@@ -63,6 +72,17 @@ def _seeded(rng) -> torch.Generator:
 
 def call_with_options(ns, function, case):
     return ns[function](*case["args"], **case["kwargs"])
+
+
+def bucket_runs(ns, function, case):
+    """The batches of the four runs the rules look at, then one with the global generator."""
+    fn, lengths = ns[function], case["lengths"]
+    runs = bucket_batches_runs(fn, lengths, case["bs"], case["pools"], call=_plain_call)
+    return [*runs, fn(lengths[:64], 8)]
+
+
+def _plain_call(fn, *args, **kwargs):
+    return fn(*args, **kwargs)
 
 
 def pool_and_grad(ns, function, case):
@@ -171,6 +191,38 @@ def collate_compare(got, want, case):
     return None
 
 
+# ----------------------------------------------------------------------------- batching
+BUCKETS = [(2000, 16, 50), (1001, 7, 3), (500, 1, 50), (3000, 64, 5)]  # (N, batch, pool)
+
+
+def bucket_cases(rng):
+    cases = []
+    for n, bs, pools in BUCKETS:
+        lengths = bucket_lengths(n, int(rng.integers(2**31))).numpy()
+        label = f"N = {n}, batch_size = {bs}, pool_batches = {pools}"
+        cases.append({"label": label, "lengths": lengths, "bs": bs, "pools": pools})
+    return cases
+
+
+def bucket_expected(case):
+    return None  # the rules, not one right answer: any shuffle the generator drives is right
+
+
+def bucket_compare(got, want, case):
+    if not isinstance(got, list) or len(got) != 5:
+        return f"bucket_batches gave {describe(got)}"
+    lengths = as_tensor(case["lengths"])
+    problem = bucket_batches_problem(lengths, case["bs"], case["pools"], got[:4])
+    if problem:
+        return problem
+    default = got[4]
+    if not isinstance(default, list) or not all(isinstance(b, torch.Tensor) for b in default):
+        return "with generator=None, bucket_batches should still return a list of index tensors"
+    if sorted(torch.cat(default).tolist()) != list(range(64)):
+        return "with generator=None (the global generator), the batches must cover every index once"
+    return None
+
+
 # ----------------------------------------------------------------------------- pooling
 POOLING_CASES = [  # (lengths, D, dtype, the value in the padding)
     ((1,), 1, np.float64, 1e3),
@@ -227,6 +279,7 @@ PROBES = {
     "build_vocab": Method("call_with_options", vocab_cases, vocab_expected, vocab_compare),
     "encode": Method("call", encode_cases, encode_expected, encode_compare),
     "collate": Method("call", collate_cases, collate_expected, collate_compare),
+    "bucket_batches": Method("bucket_runs", bucket_cases, bucket_expected, bucket_compare),
     "masked_mean": Method("pool_and_grad", pooling_cases, mean_expected, pooling_compare),
     "masked_max": Method("pool_and_grad", pooling_cases, max_expected, pooling_compare),
 }

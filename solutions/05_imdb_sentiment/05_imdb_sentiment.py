@@ -424,13 +424,9 @@ plot_batch_padding(bucketed, axes[1], title="bucketed batches")
 plt.show()
 
 # %% nbgrader={"grade": true, "grade_id": "test_bucket_batches_partition_and_padding", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-"""bucket_batches covers every index once, respects batch_size, cuts padding, and stays random."""
+"""bucket_batches covers every index once, respects batch_size, cuts padding, and stays random.
+When graded, more cases are checked outside the notebook."""
 check_bucket_batches(bucket_batches)
-### BEGIN HIDDEN TESTS
-from rnncourse_grader.hidden import check_bucket_batches_hidden
-
-check_bucket_batches_hidden(bucket_batches)
-### END HIDDEN TESTS
 
 # %% [markdown]
 # **Remember.** Bucketing changes nothing in the maths, only the amount of padding computed.

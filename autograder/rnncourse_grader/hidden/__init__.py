@@ -1,12 +1,11 @@
 """Hidden checks called from the lessons' hidden test cells (kept thin: logic lives here).
 
 Only what the integrity pass cannot yet check outside the notebook is here: lesson 05's
-batching, model, training loop, evaluation, checkpoint and prediction. Every other graded
+model, training loop, evaluation, checkpoint and prediction. Every other graded
 function is checked in the grader's process on cases the kernel never sees (``integrity_*``).
 """
 
 from rnncourse_grader.hidden.imdb import (
-    check_bucket_batches_hidden,
     check_evaluate_hidden,
     check_predict_hidden,
     check_save_checkpoint_hidden,
@@ -17,7 +16,6 @@ from rnncourse_grader.hidden.imdb import (
 )
 
 __all__ = [
-    "check_bucket_batches_hidden",
     "check_evaluate_hidden",
     "check_predict_hidden",
     "check_save_checkpoint_hidden",

@@ -1,7 +1,7 @@
 """Hidden checks for lesson 05, and the grading of the submitted model on held-out reviews.
 
-What the integrity pass cannot check outside the notebook yet: batching, the model, the
-training loop, evaluation, checkpoints and prediction (the data and pooling functions are
+What the integrity pass cannot check outside the notebook yet: the model, the training
+loop, evaluation, checkpoints and prediction (the data and pooling functions are
 checked there, by ``integrity_imdb``). ``grade_imdb_checkpoint`` loads the student's
 checkpoint with ``weights_only=True``, rebuilds the lesson's architecture from it with the
 grader's own code, and measures accuracy on a fixed slice of the official test split.
@@ -87,21 +87,6 @@ class ReferenceSentimentRNN(nn.Module):
 
 
 # ----------------------------------------------------------------------------- components
-def check_bucket_batches_hidden(bucket_batches):
-    cases = [
-        dict(num_examples=1001, batch_size=7, pool_batches=3, seed=21),
-        dict(num_examples=500, batch_size=1, pool_batches=50, seed=22),
-        dict(num_examples=3000, batch_size=64, pool_batches=5, seed=23),
-    ]
-    _quietly(run_cases, imdb.check_bucket_batches, bucket_batches, cases)
-    torch.manual_seed(0)  # generator=None draws from the global generator
-    lengths = torch.randint(1, 100, (64,))
-    out = bucket_batches(lengths, 8)
-    if sorted(torch.cat(out).tolist()) != list(range(64)):
-        raise CheckFailed("[hidden case generator=None] the batches must cover every index once.")
-    print("Hidden checks passed.")
-
-
 def check_sentiment_rnn_hidden(SentimentRNN):
     configs = (
         dict(vocab_size=17, embed_size=5, num_hiddens=3, num_layers=3, cell="gru", dropout=0.1,
