@@ -14,9 +14,9 @@ help: ## list the targets
 
 setup: $(STAMP) ## create .venv with the pinned packages (fast and idempotent)
 
-$(STAMP): pyproject.toml constraints.txt autograder/jupyterhub/package-lock.json
+$(STAMP): pyproject.toml lessons/pyproject.toml constraints.txt autograder/jupyterhub/package-lock.json
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev,hub]"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e lessons -e ".[dev,hub]"
 	@# JupyterHub's proxy (pinned in autograder/jupyterhub/package-lock.json) for the live hub tests
 	@if command -v npm >/dev/null; then \
 		npm ci --prefix autograder/jupyterhub --no-audit --no-fund --loglevel=error; \

@@ -71,6 +71,7 @@ def test_the_bundle_holds_the_lessons_and_helpers_and_nothing_else(built):
     expected = (
         {f"lessons/{i}/{i}.ipynb" for i in released}
         | {f"lessons/rnncourse/{k}" for k in helpers}
+        | {"lessons/pyproject.toml"}  # the helper package's own distribution
         | set(bundle.MANAGED)
     )
     assert set(have) == expected
@@ -95,13 +96,15 @@ def test_the_bundle_leaks_no_answers_hidden_tests_or_grader_code(built):
 
 def test_the_bundle_installs_only_the_helper_package(built):
     folder, _ = built
-    pyproject = (folder / "pyproject.toml").read_text()
+    pyproject = (folder / "lessons" / "pyproject.toml").read_text()
+    assert pyproject == (ROOT / "lessons" / "pyproject.toml").read_text()  # shipped as it is
+    assert not (folder / "pyproject.toml").exists()
     assert 'name = "rnncourse"' in pyproject and "rnncourse_grader" not in pyproject
     assert "jupytext" not in pyproject  # the instructor's tool only
     env = (folder / "environment.yml").read_text()
     for dep in bundle.student_dependencies():
         assert f'"{dep}"' in pyproject and f"- {dep}\n" in env
-    assert "- -c constraints.txt" in env and "- -e ." in env
+    assert "- -c constraints.txt" in env and "- -e lessons\n" in env
 
 
 def test_bundle_problems_names_each_kind_of_leak(built, tmp_path):
@@ -126,8 +129,7 @@ def test_bundle_problems_names_each_kind_of_leak(built, tmp_path):
 def test_build_refuses_to_write_a_leaking_bundle(tmp_path):
     root = tmp_path / "course"
     shutil.copytree(ROOT / "lessons", root / "lessons", ignore=shutil.ignore_patterns("__py*"))
-    for name in ("pyproject.toml", "constraints.txt"):
-        shutil.copy2(ROOT / name, root / name)
+    shutil.copy2(ROOT / "constraints.txt", root / "constraints.txt")
     shutil.copy2(ROOT / "solutions" / LESSON / f"{LESSON}.py", root / "lessons" / LESSON)
     with pytest.raises(ValueError, match="would leak"):
         bundle.build(tmp_path / "out", root=root)
@@ -190,7 +192,7 @@ def clean(built, tmp_path_factory):
     """The zip unpacked in a clean folder, installed in a fresh virtualenv.
 
     The virtualenv gets its own copy of the bundle's ``rnncourse`` (a wheel built from the
-    bundle's pyproject.toml) and borrows torch and the rest from the course's environment
+    bundle's lessons/pyproject.toml) and borrows torch and the rest from the course's environment
     through a .pth line, so nothing is downloaded. That line adds the course's site-packages
     as a plain folder: the course's editable install of ``rnncourse`` and ``rnncourse_grader``
     is not activated there (only the site folder's own .pth files would do that).
@@ -213,7 +215,7 @@ def clean(built, tmp_path_factory):
         assert result.returncode == 0, f"{' '.join(map(str, cmd))}:\n{result.stdout}{result.stderr}"
         return result.stdout
 
-    run(*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", wheels, unpacked)
+    run(*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", wheels, unpacked / "lessons")
     run(sys.executable, "-m", "venv", "--without-pip", venv)
     python = venv / "bin" / "python"
     (wheel,) = wheels.glob("rnncourse-*.whl")

@@ -1,4 +1,6 @@
-"""Setup files agree: pyproject.toml, environment.yml and constraints.txt pin the same versions."""
+"""Setup files agree: the two distributions' pyproject.toml files (lessons/ for the student's
+``rnncourse``, the root for the grader), environment.yml and constraints.txt pin the same
+versions, and the grader depends on the student's package."""
 
 import re
 import subprocess
@@ -22,13 +24,27 @@ def pins(lines) -> dict[str, str]:
     return found
 
 
+LOCAL = {"rnncourse"}  # the course's own distributions, installed from the checkout
+
+
+def project(path: str) -> dict:
+    return tomllib.loads((ROOT / path).read_text())["project"]
+
+
 def pyproject_pins() -> dict[str, str]:
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    deps = project["dependencies"] + [
-        d for ds in project["optional-dependencies"].values() for d in ds
-    ]
+    """Every third-party pin of both distributions (their own packages left out)."""
+    grader, student = project("pyproject.toml"), project("lessons/pyproject.toml")
+    deps = grader["dependencies"] + student["dependencies"]
+    deps += [d for ds in grader["optional-dependencies"].values() for d in ds]
     assert all("==" in d for d in deps), "every dependency is pinned exactly"
-    return pins(deps)
+    return {name: v for name, v in pins(deps).items() if name not in LOCAL}
+
+
+def test_the_grader_depends_on_the_students_package_which_has_no_grader():
+    student = project("lessons/pyproject.toml")
+    assert f"rnncourse=={student['version']}" in project("pyproject.toml")["dependencies"]
+    assert not any("jupytext" in d or "rnncourse" in d for d in student["dependencies"])
+    assert "optional-dependencies" not in student  # students install exactly this
 
 
 def environment_pins() -> dict[str, str]:
@@ -48,7 +64,7 @@ def test_constraints_agree_with_the_direct_pins():
 
 def test_environment_yml_uses_the_constraints_and_installs_the_course():
     text = (ROOT / "environment.yml").read_text()
-    assert "- -c constraints.txt" in text and "- -e ." in text
+    assert "- -c constraints.txt" in text and "- -e lessons\n" in text and "- -e .\n" in text
 
 
 def test_ci_runs_the_readme_test_command():

@@ -5,12 +5,12 @@ need::
 
     rnn-course-student/
       README.md          how to install, work, check and hand in
-      pyproject.toml     installs the helper package ``rnncourse`` alone (no grader)
-      environment.yml    the same, for conda
+      environment.yml    installs the helper package with conda (pip: see the README)
       constraints.txt    the course's pinned versions
       .gitignore
       lessons/<id>/<id>.ipynb   released notebooks (no answers, no hidden tests, no outputs)
       lessons/rnncourse/        the helpers the notebooks import
+      lessons/pyproject.toml    the helper package's own distribution, as it is in the course
 
 Nothing from solutions/ or autograder/ goes in: ``bundle_problems`` checks the result, and
 ``build`` refuses to write a bundle that leaks.
@@ -27,53 +27,24 @@ from pathlib import Path
 from rnncourse_grader import pipeline
 
 NAME = "rnn-course-student"
-# Course dependencies that only the instructor needs (jupytext turns solutions/*.py into
-# notebooks). Everything else in pyproject.toml's dependencies is what the lessons run on.
-INSTRUCTOR_ONLY = {"jupytext"}
 # What the bundle owns: rebuilt on every run. Anything else in an existing bundle folder (its
 # .git when the bundle is a student repository) is left alone.
-MANAGED = ("README.md", "pyproject.toml", "environment.yml", "constraints.txt", ".gitignore")
+MANAGED = ("README.md", "environment.yml", "constraints.txt", ".gitignore")
 # Text that must not appear in any bundled file. (The helper package may *mention* the grader
 # package in prose; importing it is what would break a student's install, and leak.)
 ANSWER_MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
 GRADER_IMPORT = re.compile(r"^\s*(from|import)\s+rnncourse_grader\b|_hidden\(", re.M)
-JUNK = ("__pycache__", "*.pyc", ".ipynb_checkpoints", ".DS_Store")
+JUNK = ("__pycache__", "*.pyc", ".ipynb_checkpoints", ".DS_Store", "*.egg-info", "build")
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # fixed timestamps: the same lessons give the same zip
 
 
-def _course_project(root: Path) -> dict:
-    return tomllib.loads((root / "pyproject.toml").read_text())["project"]
+def _helper_project(root: Path) -> dict:
+    return tomllib.loads((root / "lessons" / "pyproject.toml").read_text())["project"]
 
 
 def student_dependencies(root: Path = pipeline.ROOT) -> list[str]:
-    """The course's pinned runtime dependencies, less the instructor-only ones."""
-    deps = _course_project(root)["dependencies"]
-    return [d for d in deps if re.split(r"[=<>!~ ;\[]", d, maxsplit=1)[0] not in INSTRUCTOR_ONLY]
-
-
-def _pyproject(root: Path) -> str:
-    project = _course_project(root)
-    deps = "".join(f'    "{d}",\n' for d in student_dependencies(root))
-    return f"""\
-# The helper package the lessons import. Install: pip install -c constraints.txt -e .
-[build-system]
-requires = ["setuptools>=61"]
-build-backend = "setuptools.build_meta"
-
-[project]
-name = "rnncourse"
-version = "{project["version"]}"
-description = "Helpers for the RNN course's notebooks: seeds, devices, plots, toy tasks, checks."
-readme = "README.md"
-requires-python = "{project["requires-python"]}"
-license = {{ text = "{project["license"]["text"]}" }}
-dependencies = [
-{deps}]
-
-[tool.setuptools.packages.find]
-where = ["lessons"]
-include = ["rnncourse", "rnncourse.*"]
-"""
+    """The helper package's pinned dependencies (lessons/pyproject.toml): what lessons run on."""
+    return list(_helper_project(root)["dependencies"])
 
 
 def _environment_yml(root: Path) -> str:
@@ -88,7 +59,7 @@ dependencies:
   - pip
   - pip:
       - -c constraints.txt
-{pins}      - -e .
+{pins}      - -e lessons
 """
 
 
@@ -122,7 +93,7 @@ With Python 3.11:
 
 ```bash
 python3.11 -m venv .venv
-.venv/bin/pip install -c constraints.txt -e .
+.venv/bin/pip install -c constraints.txt -e lessons
 .venv/bin/jupyter lab lessons/
 ```
 
@@ -135,8 +106,9 @@ then `jupyter lab lessons/`.
 2. Work top to bottom. In each **answer cell** replace `raise NotImplementedError()` with your
    code; the docstring gives the shapes and a hint. Run the **try-it** cell, then the locked
    **test cell**: it prints one line when you pass, and otherwise says what to look at.
-3. The tests you see are a subset: when your work is graded, hidden tests try other shapes,
-   dtypes and `T = 1`, and check that you did not call the PyTorch module you re-implement.
+3. The tests you see are a subset: when your work is graded, the grader also tries your
+   functions on other shapes, dtypes and `T = 1`, outside the notebook, and checks that you
+   did not call the PyTorch module (or autograd) you re-implement.
 4. Before you hand in: *Kernel → Restart Kernel and Run All Cells*, then the *Validate*
    button (or `nbgrader validate lessons/<lesson>/<lesson>.ipynb`). Do not delete or edit
    the test cells: they are restored before grading.
@@ -207,8 +179,8 @@ def _stage(target: Path, ids: list[str], root: Path) -> None:
         lessons / "rnncourse",
         ignore=shutil.ignore_patterns(*JUNK),
     )
+    shutil.copy2(root / "lessons" / "pyproject.toml", lessons / "pyproject.toml")
     (target / "README.md").write_text(_readme(ids, lessons), encoding="utf-8")
-    (target / "pyproject.toml").write_text(_pyproject(root), encoding="utf-8")
     (target / "environment.yml").write_text(_environment_yml(root), encoding="utf-8")
     shutil.copy2(root / "constraints.txt", target / "constraints.txt")
     (target / ".gitignore").write_text(_GITIGNORE, encoding="utf-8")
@@ -216,7 +188,7 @@ def _stage(target: Path, ids: list[str], root: Path) -> None:
 
 def _is_bundle(folder: Path) -> bool:
     try:
-        name = tomllib.loads((folder / "pyproject.toml").read_text())["project"]["name"]
+        name = _helper_project(folder)["name"]
     except (OSError, KeyError, tomllib.TOMLDecodeError):
         return False
     return name == "rnncourse" and (folder / "lessons" / "rnncourse").is_dir()

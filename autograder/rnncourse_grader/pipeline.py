@@ -214,7 +214,7 @@ def copy_course(dest: Path, root: Path = ROOT, with_lessons: bool = True) -> Pat
     for name in ("nbgrader_config.py", "header.ipynb"):
         shutil.copy2(root / "autograder" / name, dest / "autograder" / name)
     if with_lessons:  # the lessons only; the helper package is imported from the install
-        skip = shutil.ignore_patterns("rnncourse", "__pycache__")
+        skip = shutil.ignore_patterns("rnncourse", "*.egg-info", "__pycache__")
         shutil.copytree(root / "lessons", dest / "lessons", ignore=skip)
     else:
         (dest / "lessons").mkdir()
