@@ -404,7 +404,7 @@ def run_pass(
                 Verdict(probe.function, tests, "not checked", "its tests failed")
             )
     if probes:
-        results = _ask(spec.module, nb, template, probes, policy, timeout, report)
+        results = ask(spec.module, nb, template, probes, policy, timeout, report)
         by_function = {v.function: v for v in report.verdicts}
         for probe, cases in probes:
             why = judge(probe, cases, results.get(probe.function), report.problem)
@@ -415,7 +415,7 @@ def run_pass(
     return report
 
 
-def _ask(module, nb, template, probes, policy, timeout, report) -> dict[str, list]:
+def ask(module, nb, template, probes, policy, timeout, report) -> dict[str, list]:
     """Run the student's side once for every probe: function -> its outcomes, one per case."""
     request = {
         "module": module,
