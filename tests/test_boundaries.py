@@ -87,3 +87,24 @@ def test_the_length_check_finds_a_long_function(tmp_path):
     body = "".join(f"    x{i} = {i}\n" for i in range(MAX_LINES))  # def line + 60 = 61 lines
     (tmp_path / "m.py").write_text(f"def short():\n    pass\n\n\ndef long():\n{body}")
     assert long_functions(tmp_path) == [f"{tmp_path / 'm.py'}:5 long (61 lines)"]
+
+
+MAX_MODULE_LINES = 450  # a module is one lesson section or a few: split past this
+
+
+def long_modules(folder: Path, limit: int = MAX_MODULE_LINES) -> list[str]:
+    return [
+        f"{path} ({n} lines)"
+        for path in sorted(folder.rglob("*.py"))
+        if (n := len(path.read_text(encoding="utf-8").splitlines())) > limit
+    ]
+
+
+def test_no_module_of_the_helper_package_is_over_450_lines():
+    assert long_modules(STUDENT) == []
+
+
+def test_the_module_length_check_finds_a_long_module(tmp_path):
+    (tmp_path / "short.py").write_text("x = 1\n")
+    (tmp_path / "long.py").write_text("x = 1\n" * (MAX_MODULE_LINES + 1))
+    assert long_modules(tmp_path) == [f"{tmp_path / 'long.py'} ({MAX_MODULE_LINES + 1} lines)"]

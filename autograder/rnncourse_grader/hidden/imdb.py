@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from rnncourse.checks import CheckFailed, imdb
+from rnncourse.checks import CheckFailed, call_student, imdb
 from rnncourse.data import sha256_file
 from rnncourse.data.checkpoint import CheckpointError, read_checkpoint
 from rnncourse_grader.guards import run_cases
@@ -127,10 +127,10 @@ def check_evaluate_hidden(evaluate):
 def check_predict_hidden(predict):
     vocab = {PAD: 0, UNK: 1, "awful": 2, "great": 3, "plot": 4, ".": 5}
     model = imdb._KeywordModel(vocab["great"], vocab["awful"])
-    label, prob = imdb.call_student(predict, "Great. GREAT plot", model, vocab, 50, name="predict")
+    label, prob = call_student(predict, "Great. GREAT plot", model, vocab, 50, name="predict")
     if label != "positive" or abs(float(prob) - 1 / (1 + torch.e**-4)) > 1e-6:
         raise CheckFailed("[hidden case] predict('Great. GREAT plot') should be positive, p=0.982.")
-    label, prob = imdb.call_student(predict, "zzz, qqq awful.", model, vocab, 50, name="predict")
+    label, prob = call_student(predict, "zzz, qqq awful.", model, vocab, 50, name="predict")
     if label != "negative" or abs(float(prob) - 1 / (1 + torch.e**-2)) > 1e-6:
         raise CheckFailed("[hidden case] predict('zzz, qqq awful.') should be negative, p=0.881.")
     print("Hidden checks passed.")

@@ -4,7 +4,7 @@ Every check takes the student's object as an argument, reads no globals, prints 
 when it passes and raises ``CheckFailed`` (an ``AssertionError``) with a hint when it fails.
 """
 
-from rnncourse.checks._core import CheckFailed
+from rnncourse.checks._core import CheckFailed, call_student
 from rnncourse.checks.bptt import (
     check_clip_grad_norm,
     check_clip_grad_norm_non_finite,
@@ -68,6 +68,7 @@ from rnncourse.checks.rnn import (
 
 __all__ = [
     "CheckFailed",
+    "call_student",
     "check_clip_grad_norm",
     "check_clip_grad_norm_non_finite",
     "check_clipping_tames_explosion",
