@@ -16,6 +16,7 @@ from rnncourse.checks import (
     check_recurrent_num_params,
 )
 from rnncourse.checks import gru as gru_checks
+from rnncourse.checks.gru import cell as gru_cell_checks
 from tests.course import ROOT, solution_cells
 from tests.integrity_support import passes_probe, rejection
 
@@ -135,7 +136,7 @@ def test_cho_cell_built_from_nn_gru_matches_the_paper_formula():
     """The check's Cho et al. cell (assembled from nn.GRU steps) equals the explicit formula,
     also with saturating parameters, and differs from PyTorch's GRU."""
     for dtype, tol in ((torch.float64, 1e-12), (torch.float32, 1e-5)):
-        x, h, p = gru_checks._setup_step(4, 3, 5, dtype, "cpu", seed=7)
+        x, h, p = gru_cell_checks._setup_step(4, 3, 5, dtype, "cpu", seed=7)
         for scale in (1.0, 10.0):
             q = {k: v * scale for k, v in p.items()}
             want = gru_cell(x, h, q, cho=True)
@@ -310,20 +311,20 @@ def _convention_by_comparison(cell, params_fn, labels=("pytorch", "cho", "neithe
 
 
 def _random_inputs():
-    return gru_checks._setup_step(3, 4, 5, torch.float64, "cpu", seed=3)
+    return gru_cell_checks._setup_step(3, 4, 5, torch.float64, "cpu", seed=3)
 
 
 def _uniform_reset_no_b_hn():
     """Inputs where both conventions agree: r the same for every unit, b_hn = 0."""
     x, h, p = _random_inputs()
-    p = gru_checks._set_gate(p, "r", weight_ih=0, weight_hh=0, bias_ih=0.3, bias_hh=0)
-    return x, h, gru_checks._set_gate(p, "n", bias_hh=0)
+    p = gru_cell_checks._set_gate(p, "r", weight_ih=0, weight_hh=0, bias_ih=0.3, bias_hh=0)
+    return x, h, gru_cell_checks._set_gate(p, "n", bias_hh=0)
 
 
 def _update_gate_one_half():
     """Inputs where z = 1/2 exactly: a reversed interpolation cannot be seen."""
     x, h, p = _random_inputs()
-    return x, h, gru_checks._set_gate(p, "z", weight_ih=0, weight_hh=0, bias_ih=0, bias_hh=0)
+    return x, h, gru_cell_checks._set_gate(p, "z", weight_ih=0, weight_hh=0, bias_ih=0, bias_hh=0)
 
 
 CONVENTION_BUGS = {

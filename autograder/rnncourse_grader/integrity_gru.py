@@ -2,7 +2,7 @@
 
 The student's functions run in the sandboxed runner on inputs made here; the expected values
 come from ``nn.GRU`` in the grader. ``gru_convention`` takes a cell: its recipe builds the
-lesson's hidden set of cells in the runner (``convention_cells``) and sends the answers back,
+grader's set of cells in the runner (``graders_cells``) and sends the answers back,
 which are compared here with the labels of the same cells built here. The memory task (a
 training outcome) has no probe: its test stands on the in-kernel check.
 """
@@ -13,7 +13,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from rnncourse.checks.gru import convention_cells, reference_gru_cell, reference_gru_forward
+from rnncourse.checks.gru import (
+    black_box,
+    cho_gru_cell,
+    convention_cells,
+    pinned,
+    reference_gru_cell,
+    reference_gru_forward,
+    reversed_update,
+)
 from rnncourse_grader.integrity import (
     Method,
     as_tensor,
@@ -34,9 +42,30 @@ def _params(rng, D, H, dtype=np.float64):
 # ----------------------------------------------------------------------------- student side
 
 
+def graders_cells():
+    """The lesson's cells and three more that are neither convention: (answer, what, cell)."""
+    return convention_cells() + [
+        (
+            "neither",
+            "a GRU with the interpolation reversed, z * n + (1 - z) * h_prev",
+            black_box(lambda x, h, p: reference_gru_cell(x, h, reversed_update(p))),
+        ),
+        (
+            "neither",
+            "a GRU without a reset gate (r = 1 always)",
+            black_box(lambda x, h, p: reference_gru_cell(x, h, pinned(p, r=1))),
+        ),
+        (
+            "neither",
+            "Cho et al.'s GRU with the interpolation reversed",
+            black_box(lambda x, h, p: cho_gru_cell(x, h, reversed_update(p))),
+        ),
+    ]
+
+
 def classify(ns, function, case):
-    """The student's answer for each of the lesson's hidden cells, built here."""
-    return [ns[function](cell) for _, _, cell in convention_cells(hidden=True)]
+    """The student's answer for each of the grader's cells, built in the runner."""
+    return [ns[function](cell) for _, _, cell in graders_cells()]
 
 
 # ----------------------------------------------------------------------------- cell and layer
@@ -101,13 +130,13 @@ def convention_cases(rng):
 
 
 def convention_expected(case):
-    return [label for label, _, _ in convention_cells(hidden=True)]
+    return [label for label, _, _ in graders_cells()]
 
 
 def convention_compare(got, want, case):
     if not isinstance(got, list) or len(got) != len(want):
         return f"gru_convention gave {describe(got)}"
-    for (label, description, _), answer in zip(convention_cells(hidden=True), got, strict=True):
+    for (label, description, _), answer in zip(graders_cells(), got, strict=True):
         if answer != label:
             return f"gru_convention said {answer!r} for {description}; expected {label!r}"
     return None

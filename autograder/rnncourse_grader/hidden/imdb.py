@@ -126,7 +126,7 @@ def check_evaluate_hidden(evaluate):
 
 def check_predict_hidden(predict):
     vocab = {PAD: 0, UNK: 1, "awful": 2, "great": 3, "plot": 4, ".": 5}
-    model = imdb._KeywordModel(vocab["great"], vocab["awful"])
+    model = imdb.KeywordModel(vocab["great"], vocab["awful"])
     label, prob = call_student(predict, "Great. GREAT plot", model, vocab, 50, name="predict")
     if label != "positive" or abs(float(prob) - 1 / (1 + torch.e**-4)) > 1e-6:
         raise CheckFailed("[hidden case] predict('Great. GREAT plot') should be positive, p=0.982.")

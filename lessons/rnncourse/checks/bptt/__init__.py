@@ -11,80 +11,67 @@ gradient with respect to H_all is exactly dH.
 """
 
 from rnncourse.checks.bptt.cell import (
-    CELL_GRADS as CELL_GRADS,
-)
-from rnncourse.checks.bptt.cell import (
-    CELL_HINTS as CELL_HINTS,
-)
-from rnncourse.checks.bptt.cell import (
-    DA_HINT as DA_HINT,
-)
-from rnncourse.checks.bptt.cell import (
-    MAX_NUMERICAL_ERROR as MAX_NUMERICAL_ERROR,
-)
-from rnncourse.checks.bptt.cell import (
-    TANH_HINT as TANH_HINT,
-)
-from rnncourse.checks.bptt.cell import (
-    check_rnn_cell_backward as check_rnn_cell_backward,
-)
-from rnncourse.checks.bptt.cell import (
-    check_rnn_cell_backward_numerical as check_rnn_cell_backward_numerical,
-)
-from rnncourse.checks.bptt.cell import (
-    reference_jacobian_norms as reference_jacobian_norms,
-)
-from rnncourse.checks.bptt.cell import (
-    reference_rnn_backward as reference_rnn_backward,
-)
-from rnncourse.checks.bptt.cell import (
-    reference_rnn_cell_backward as reference_rnn_cell_backward,
+    CELL_GRADS,
+    CELL_HINTS,
+    DA_HINT,
+    MAX_NUMERICAL_ERROR,
+    TANH_HINT,
+    check_rnn_cell_backward,
+    check_rnn_cell_backward_numerical,
+    reference_jacobian_norms,
+    reference_rnn_backward,
+    reference_rnn_cell_backward,
 )
 from rnncourse.checks.bptt.clipping import (
-    check_clip_grad_norm as check_clip_grad_norm,
-)
-from rnncourse.checks.bptt.clipping import (
-    check_clip_grad_norm_non_finite as check_clip_grad_norm_non_finite,
-)
-from rnncourse.checks.bptt.clipping import (
-    check_clipping_tames_explosion as check_clipping_tames_explosion,
-)
-from rnncourse.checks.bptt.clipping import (
-    check_train_step_clipped as check_train_step_clipped,
+    check_clip_grad_norm,
+    check_clip_grad_norm_non_finite,
+    check_clipping_tames_explosion,
+    check_train_step_clipped,
 )
 from rnncourse.checks.bptt.flow import (
-    FLOW_KEYS as FLOW_KEYS,
-)
-from rnncourse.checks.bptt.flow import (
-    check_gradient_flow as check_gradient_flow,
-)
-from rnncourse.checks.bptt.flow import (
-    check_jacobian_norms as check_jacobian_norms,
-)
-from rnncourse.checks.bptt.flow import (
-    check_with_spectral_radius as check_with_spectral_radius,
+    FLOW_KEYS,
+    check_gradient_flow,
+    check_jacobian_norms,
+    check_with_spectral_radius,
 )
 from rnncourse.checks.bptt.layer import (
-    EDGE_CASES as EDGE_CASES,
-)
-from rnncourse.checks.bptt.layer import (
-    LAYER_GRADS as LAYER_GRADS,
-)
-from rnncourse.checks.bptt.layer import (
-    UPSTREAM as UPSTREAM,
-)
-from rnncourse.checks.bptt.layer import (
-    check_rnn_backward as check_rnn_backward,
-)
-from rnncourse.checks.bptt.layer import (
-    check_rnn_backward_edge_cases as check_rnn_backward_edge_cases,
-)
-from rnncourse.checks.bptt.layer import (
-    check_rnn_backward_numerical as check_rnn_backward_numerical,
+    EDGE_CASES,
+    LAYER_GRADS,
+    UPSTREAM,
+    check_rnn_backward,
+    check_rnn_backward_edge_cases,
+    check_rnn_backward_numerical,
 )
 from rnncourse.checks.bptt.truncated import (
-    RecordingRNN as RecordingRNN,
+    RecordingRNN,
+    check_train_truncated_bptt,
 )
-from rnncourse.checks.bptt.truncated import (
-    check_train_truncated_bptt as check_train_truncated_bptt,
-)
+
+__all__ = [
+    "CELL_GRADS",
+    "CELL_HINTS",
+    "DA_HINT",
+    "EDGE_CASES",
+    "FLOW_KEYS",
+    "LAYER_GRADS",
+    "MAX_NUMERICAL_ERROR",
+    "RecordingRNN",
+    "TANH_HINT",
+    "UPSTREAM",
+    "check_clip_grad_norm",
+    "check_clip_grad_norm_non_finite",
+    "check_clipping_tames_explosion",
+    "check_gradient_flow",
+    "check_jacobian_norms",
+    "check_rnn_backward",
+    "check_rnn_backward_edge_cases",
+    "check_rnn_backward_numerical",
+    "check_rnn_cell_backward",
+    "check_rnn_cell_backward_numerical",
+    "check_train_step_clipped",
+    "check_train_truncated_bptt",
+    "check_with_spectral_radius",
+    "reference_jacobian_norms",
+    "reference_rnn_backward",
+    "reference_rnn_cell_backward",
+]

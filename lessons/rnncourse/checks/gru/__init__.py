@@ -12,62 +12,53 @@ gates are pinned by saturating their biases, and typical bugs are reproduced the
 """
 
 from rnncourse.checks.gru.cell import (
-    CONVENTIONS as CONVENTIONS,
-)
-from rnncourse.checks.gru.cell import (
-    GATE_NAMES as GATE_NAMES,
-)
-from rnncourse.checks.gru.cell import (
-    PARAM_NAMES as PARAM_NAMES,
-)
-from rnncourse.checks.gru.cell import (
-    SATURATED as SATURATED,
-)
-from rnncourse.checks.gru.cell import (
-    _set_gate as _set_gate,
-)
-from rnncourse.checks.gru.cell import (
-    _setup_step as _setup_step,
-)
-from rnncourse.checks.gru.cell import (
-    check_gru_cell_forward as check_gru_cell_forward,
-)
-from rnncourse.checks.gru.cell import (
-    cho_gru_cell as cho_gru_cell,
-)
-from rnncourse.checks.gru.cell import (
-    random_gru_params as random_gru_params,
-)
-from rnncourse.checks.gru.cell import (
-    reference_gru_cell as reference_gru_cell,
-)
-from rnncourse.checks.gru.cell import (
-    reference_gru_forward as reference_gru_forward,
-)
-from rnncourse.checks.gru.cell import (
-    torch_gru_from_params as torch_gru_from_params,
+    CONVENTIONS,
+    GATE_NAMES,
+    PARAM_NAMES,
+    SATURATED,
+    check_gru_cell_forward,
+    cho_gru_cell,
+    pinned,
+    random_gru_params,
+    reference_gru_cell,
+    reference_gru_forward,
+    reversed_update,
+    torch_gru_from_params,
 )
 from rnncourse.checks.gru.counting import (
-    MODULES as MODULES,
-)
-from rnncourse.checks.gru.counting import (
-    adding_problem_mse as adding_problem_mse,
-)
-from rnncourse.checks.gru.counting import (
-    check_adding_baseline as check_adding_baseline,
-)
-from rnncourse.checks.gru.counting import (
-    check_memory_task as check_memory_task,
-)
-from rnncourse.checks.gru.counting import (
-    check_recurrent_num_params as check_recurrent_num_params,
+    MODULES,
+    adding_problem_mse,
+    check_adding_baseline,
+    check_memory_task,
+    check_recurrent_num_params,
 )
 from rnncourse.checks.gru.layer import (
-    check_gru_convention as check_gru_convention,
+    black_box,
+    check_gru_convention,
+    check_gru_forward,
+    convention_cells,
 )
-from rnncourse.checks.gru.layer import (
-    check_gru_forward as check_gru_forward,
-)
-from rnncourse.checks.gru.layer import (
-    convention_cells as convention_cells,
-)
+
+__all__ = [
+    "CONVENTIONS",
+    "GATE_NAMES",
+    "MODULES",
+    "PARAM_NAMES",
+    "SATURATED",
+    "adding_problem_mse",
+    "black_box",
+    "check_adding_baseline",
+    "check_gru_cell_forward",
+    "check_gru_convention",
+    "check_gru_forward",
+    "check_memory_task",
+    "check_recurrent_num_params",
+    "cho_gru_cell",
+    "convention_cells",
+    "pinned",
+    "random_gru_params",
+    "reference_gru_cell",
+    "reference_gru_forward",
+    "reversed_update",
+    "torch_gru_from_params",
+]

@@ -71,8 +71,8 @@ def _set_gate(params, gate, **values):
     return out
 
 
-def _pin(params, **gates):
-    """Pin gates to 0 or 1: weights zero and a saturated bias, e.g. ``_pin(p, r=1, z=0)``."""
+def pinned(params, **gates):
+    """Pin gates to 0 or 1: weights zero and a saturated bias, e.g. ``pinned(p, r=1, z=0)``."""
     for gate, value in gates.items():
         bias = SATURATED if value else -SATURATED
         params = _set_gate(params, gate, weight_ih=0, weight_hh=0, bias_ih=bias, bias_hh=0)
@@ -88,7 +88,7 @@ def _permute_gates(params, order):
     return out
 
 
-def _reversed_update(params):
+def reversed_update(params):
     """Parameters whose update gate is 1 - z: its rows negated, since sigmoid(-a) = 1 - sigmoid(a).
 
     nn.GRU with these computes h_t = z * n + (1 - z) * h_prev, the interpolation reversed.
@@ -110,15 +110,15 @@ def cho_gru_cell(x_t, h_prev, params):
     H, dtype, device = h_prev.shape[1], h_prev.dtype, h_prev.device
     params = {k: p.detach() for k, p in params.items()}
     # 1. r: z pinned to 0 and the candidate tanh(0 + r * (0 + 1)): the step returns tanh(r).
-    probe = _set_gate(_pin(params, z=0), "n", weight_ih=0, weight_hh=0, bias_ih=0, bias_hh=1)
+    probe = _set_gate(pinned(params, z=0), "n", weight_ih=0, weight_hh=0, bias_ih=0, bias_hh=1)
     r = torch.atanh(reference_gru_cell(x_t, h_prev, probe))  # (B, H)
     # 2. Cho's candidate: r pinned to 1, z to 0, and the step starts from r * h_prev.
-    candidate = reference_gru_cell(x_t, r * h_prev, _pin(params, r=1, z=0))  # (B, H)
+    candidate = reference_gru_cell(x_t, r * h_prev, pinned(params, r=1, z=0))  # (B, H)
     # 3. the real update gate, with extra inputs that make the candidate exactly `candidate`.
     eps = torch.finfo(dtype).eps
     extra = torch.atanh(candidate.clamp(-1 + eps, 1 - eps))  # (B, H)
     x_wide = torch.cat([x_t, extra], dim=1)  # (B, D + H)
-    wide = _set_gate(_pin(params, r=1), "n", weight_ih=0, weight_hh=0, bias_ih=0, bias_hh=0)
+    wide = _set_gate(pinned(params, r=1), "n", weight_ih=0, weight_hh=0, bias_ih=0, bias_hh=0)
     new_columns = torch.zeros(3 * H, H, dtype=dtype, device=device)
     wide["weight_ih"] = torch.cat([wide["weight_ih"], new_columns], dim=1)  # (3H, D + H)
     wide["weight_ih"][_rows(params, "n"), -H:] = torch.eye(H, dtype=dtype, device=device)
@@ -149,12 +149,12 @@ def _known_cell_bugs(params):
         (
             "The interpolation is reversed: h_t = (1 - z) * n + z * h_prev, so that z = 1 "
             "keeps the old state.",
-            torch_with(_reversed_update(params)),
+            torch_with(reversed_update(params)),
         ),
         (
             "The interpolation is reversed (h_t = (1 - z) * n + z * h_prev), and the reset gate "
             "multiplies (h_prev W_hn^T + b_hn), after the product.",
-            lambda x, h: cho_gru_cell(x, h, _reversed_update(params)),
+            lambda x, h: cho_gru_cell(x, h, reversed_update(params)),
         ),
         (
             "bias_hh is missing: PyTorch keeps two biases and adds both (b_hn inside the reset "
@@ -196,17 +196,17 @@ def _cell_probes(x, h, params):
     """Inputs on which only one part of the cell is alive, in the order a bug is best named."""
     H = h.shape[1]
     quiet = zero_but(params)
-    keep, take = _pin(quiet, r=1, z=1), _pin(quiet, r=0, z=0)
+    keep, take = pinned(quiet, r=1, z=1), pinned(quiet, r=0, z=0)
     keep["bias_hh"][:] = SATURATED  # with z = 1 nothing but h_prev may reach h_t
     take = _set_gate(take, "n", bias_ih=-SATURATED, bias_hh=-SATURATED)  # n = -1 in any order
     v = params["bias_ih"][:H]
     same_bias = {**quiet, "bias_ih": torch.cat([v, v, v])}  # gate order cannot matter here
-    order_a = _set_gate(_pin(quiet, r=0, z=1), "n", bias_ih=-SATURATED)
-    order_b = _set_gate(_pin(quiet, r=1, z=0), "n", bias_ih=SATURATED)
+    order_a = _set_gate(pinned(quiet, r=0, z=1), "n", bias_ih=-SATURATED)
+    order_b = _set_gate(pinned(quiet, r=1, z=0), "n", bias_ih=SATURATED)
     gate_biases = _set_gate(zero_but(params, "bias_hh"), "n", bias_hh=0)
     gate_weights = _set_gate(zero_but(params, "weight_hh"), "n", weight_hh=0)
     reset = zero_but(params, "weight_hh", "bias_hh")
-    reset = _set_gate(_pin(reset, z=0), "r", bias_ih=params["bias_ih"][:H] + 1.0)
+    reset = _set_gate(pinned(reset, z=0), "r", bias_ih=params["bias_ih"][:H] + 1.0)
     return [
         (
             "With every gate pinned to 1 (z = 1) h_t must be h_prev exactly: "

@@ -8,86 +8,69 @@ contains the exercises' solutions.
 """
 
 from rnncourse.checks.imdb.data import (
-    CLASS_NAMES as CLASS_NAMES,
-)
-from rnncourse.checks.imdb.data import (
-    PAD as PAD,
-)
-from rnncourse.checks.imdb.data import (
-    PAD_ID as PAD_ID,
-)
-from rnncourse.checks.imdb.data import (
-    TOKENIZE_CASES as TOKENIZE_CASES,
-)
-from rnncourse.checks.imdb.data import (
-    UNK as UNK,
-)
-from rnncourse.checks.imdb.data import (
-    UNK_ID as UNK_ID,
-)
-from rnncourse.checks.imdb.data import (
-    VOCAB_CASES as VOCAB_CASES,
-)
-from rnncourse.checks.imdb.data import (
-    bucket_batches_problem as bucket_batches_problem,
-)
-from rnncourse.checks.imdb.data import (
-    bucket_batches_runs as bucket_batches_runs,
-)
-from rnncourse.checks.imdb.data import (
-    bucket_lengths as bucket_lengths,
-)
-from rnncourse.checks.imdb.data import (
-    check_bucket_batches as check_bucket_batches,
-)
-from rnncourse.checks.imdb.data import (
-    check_build_vocab as check_build_vocab,
-)
-from rnncourse.checks.imdb.data import (
-    check_collate as check_collate,
-)
-from rnncourse.checks.imdb.data import (
-    check_encode as check_encode,
-)
-from rnncourse.checks.imdb.data import (
-    check_tokenize as check_tokenize,
-)
-from rnncourse.checks.imdb.data import (
-    check_vocab_from_training_data as check_vocab_from_training_data,
+    CLASS_NAMES,
+    PAD,
+    PAD_ID,
+    TOKENIZE_CASES,
+    UNK,
+    UNK_ID,
+    VOCAB_CASES,
+    bucket_batches_problem,
+    bucket_batches_runs,
+    bucket_lengths,
+    check_bucket_batches,
+    check_build_vocab,
+    check_collate,
+    check_encode,
+    check_tokenize,
+    check_vocab_from_training_data,
 )
 from rnncourse.checks.imdb.model import (
-    build_student_model as build_student_model,
-)
-from rnncourse.checks.imdb.model import (
-    check_masked_max as check_masked_max,
-)
-from rnncourse.checks.imdb.model import (
-    check_masked_mean as check_masked_mean,
-)
-from rnncourse.checks.imdb.model import (
-    check_sentiment_rnn as check_sentiment_rnn,
-)
-from rnncourse.checks.imdb.model import (
-    check_sentiment_rnn_ignores_padding as check_sentiment_rnn_ignores_padding,
-)
-from rnncourse.checks.imdb.model import (
-    expected_parameter_names as expected_parameter_names,
+    build_student_model,
+    check_masked_max,
+    check_masked_mean,
+    check_sentiment_rnn,
+    check_sentiment_rnn_ignores_padding,
+    expected_parameter_names,
 )
 from rnncourse.checks.imdb.training import (
-    check_evaluate as check_evaluate,
-)
-from rnncourse.checks.imdb.training import (
-    check_train_one_epoch as check_train_one_epoch,
+    check_evaluate,
+    check_train_one_epoch,
 )
 from rnncourse.checks.imdb.using import (
-    _KeywordModel as _KeywordModel,
+    KeywordModel,
+    check_checkpoint_file,
+    check_predict,
+    check_save_checkpoint,
 )
-from rnncourse.checks.imdb.using import (
-    check_checkpoint_file as check_checkpoint_file,
-)
-from rnncourse.checks.imdb.using import (
-    check_predict as check_predict,
-)
-from rnncourse.checks.imdb.using import (
-    check_save_checkpoint as check_save_checkpoint,
-)
+
+__all__ = [
+    "KeywordModel",
+    "CLASS_NAMES",
+    "PAD",
+    "PAD_ID",
+    "TOKENIZE_CASES",
+    "UNK",
+    "UNK_ID",
+    "VOCAB_CASES",
+    "bucket_batches_problem",
+    "bucket_batches_runs",
+    "bucket_lengths",
+    "build_student_model",
+    "check_bucket_batches",
+    "check_build_vocab",
+    "check_checkpoint_file",
+    "check_collate",
+    "check_encode",
+    "check_evaluate",
+    "check_masked_max",
+    "check_masked_mean",
+    "check_predict",
+    "check_save_checkpoint",
+    "check_sentiment_rnn",
+    "check_sentiment_rnn_ignores_padding",
+    "check_tokenize",
+    "check_train_one_epoch",
+    "check_vocab_from_training_data",
+    "expected_parameter_names",
+]

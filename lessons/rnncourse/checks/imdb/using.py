@@ -21,7 +21,7 @@ from rnncourse.checks.imdb.model import _random_batch, build_student_model
 from rnncourse.data.checkpoint import CheckpointError, read_checkpoint
 
 
-class _KeywordModel(nn.Module):
+class KeywordModel(nn.Module):
     """Logits [0, s] with s = 2 (#great) - 2 (#awful) over the real tokens of one review."""
 
     def __init__(self, great_id, awful_id):
@@ -48,7 +48,7 @@ class _KeywordModel(nn.Module):
 def check_predict(predict):
     """predict(text, model, vocab, max_len) -> (label, probability of that label)."""
     vocab = {PAD: 0, UNK: 1, "great": 2, "awful": 3, "film": 4, "!": 5, "a": 6}
-    model = _KeywordModel(vocab["great"], vocab["awful"]).train()
+    model = KeywordModel(vocab["great"], vocab["awful"]).train()
     sigmoid = lambda s: 1 / (1 + math.exp(-s))  # noqa: E731
     long_text = "great " * 10 + "awful " * 30  # clipped to 9: 4 great + 5 awful -> score -2
     cases = [

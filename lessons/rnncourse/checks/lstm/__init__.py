@@ -12,68 +12,55 @@ from a linear recurrence whose gradients have a closed form.
 """
 
 from rnncourse.checks.lstm.cell import (
-    GATE_NAMES as GATE_NAMES,
-)
-from rnncourse.checks.lstm.cell import (
-    GATE_ROLES as GATE_ROLES,
-)
-from rnncourse.checks.lstm.cell import (
-    PARAM_NAMES as PARAM_NAMES,
-)
-from rnncourse.checks.lstm.cell import (
-    SATURATED as SATURATED,
-)
-from rnncourse.checks.lstm.cell import (
-    check_lstm_cell_forward as check_lstm_cell_forward,
-)
-from rnncourse.checks.lstm.cell import (
-    check_lstm_gates as check_lstm_gates,
-)
-from rnncourse.checks.lstm.cell import (
-    random_lstm_params as random_lstm_params,
-)
-from rnncourse.checks.lstm.cell import (
-    reference_deep_lstm as reference_deep_lstm,
-)
-from rnncourse.checks.lstm.cell import (
-    reference_lstm_cell as reference_lstm_cell,
-)
-from rnncourse.checks.lstm.cell import (
-    reference_lstm_forward as reference_lstm_forward,
-)
-from rnncourse.checks.lstm.cell import (
-    reference_lstm_gates as reference_lstm_gates,
-)
-from rnncourse.checks.lstm.cell import (
-    torch_lstm_from_params as torch_lstm_from_params,
-)
-from rnncourse.checks.lstm.cell import (
-    torch_lstm_params as torch_lstm_params,
+    GATE_NAMES,
+    GATE_ROLES,
+    PARAM_NAMES,
+    SATURATED,
+    check_lstm_cell_forward,
+    check_lstm_gates,
+    random_lstm_params,
+    reference_deep_lstm,
+    reference_lstm_cell,
+    reference_lstm_forward,
+    reference_lstm_gates,
+    torch_lstm_from_params,
+    torch_lstm_params,
 )
 from rnncourse.checks.lstm.gradients import (
-    check_lstm_gradient_decays_slower as check_lstm_gradient_decays_slower,
-)
-from rnncourse.checks.lstm.gradients import (
-    check_recall_model as check_recall_model,
-)
-from rnncourse.checks.lstm.gradients import (
-    check_state_gradient_norms as check_state_gradient_norms,
-)
-from rnncourse.checks.lstm.gradients import (
-    decay_rate as decay_rate,
-)
-from rnncourse.checks.lstm.gradients import (
-    recall_accuracy as recall_accuracy,
+    check_lstm_gradient_decays_slower,
+    check_recall_model,
+    check_state_gradient_norms,
+    decay_rate,
+    recall_accuracy,
 )
 from rnncourse.checks.lstm.layers import (
-    check_init_forget_bias as check_init_forget_bias,
+    check_init_forget_bias,
+    check_lstm_bidirectional_forward,
+    check_lstm_forward,
+    check_lstm_stacked_forward,
 )
-from rnncourse.checks.lstm.layers import (
-    check_lstm_bidirectional_forward as check_lstm_bidirectional_forward,
-)
-from rnncourse.checks.lstm.layers import (
-    check_lstm_forward as check_lstm_forward,
-)
-from rnncourse.checks.lstm.layers import (
-    check_lstm_stacked_forward as check_lstm_stacked_forward,
-)
+
+__all__ = [
+    "GATE_NAMES",
+    "GATE_ROLES",
+    "PARAM_NAMES",
+    "SATURATED",
+    "check_init_forget_bias",
+    "check_lstm_bidirectional_forward",
+    "check_lstm_cell_forward",
+    "check_lstm_forward",
+    "check_lstm_gates",
+    "check_lstm_gradient_decays_slower",
+    "check_lstm_stacked_forward",
+    "check_recall_model",
+    "check_state_gradient_norms",
+    "decay_rate",
+    "random_lstm_params",
+    "recall_accuracy",
+    "reference_deep_lstm",
+    "reference_lstm_cell",
+    "reference_lstm_forward",
+    "reference_lstm_gates",
+    "torch_lstm_from_params",
+    "torch_lstm_params",
+]
