@@ -262,9 +262,12 @@ def case_sizes(rng: np.random.Generator, fixed: list[dict], drawn: int = 1, high
     return out
 
 
-def gated_params(rng, gates: int, D: int, H: int, *, hh_scale: float, dtype=np.float64) -> dict:
-    """nn.LSTMCell / nn.GRUCell tensors (``gates`` blocks of H rows), large enough that no
-    gate works in its linear range (the checks' ``random_gated_params``, in numpy)."""
+def gated_params(rng, kind: str, D: int, H: int, dtype=np.float64) -> dict:
+    """nn.LSTMCell / nn.GRUCell tensors (``kind`` "lstm" or "gru"), large enough that no gate
+    works in its linear range: the checks' ``random_cell_params``, in numpy, same scales."""
+    from rnncourse.checks.gated import GATES, HH_SCALE
+
+    gates, hh_scale = GATES[kind], HH_SCALE[kind]
     shapes = {"weight_ih": (gates * H, D), "weight_hh": (gates * H, H)}
     shapes |= {"bias_ih": (gates * H,), "bias_hh": (gates * H,)}
     scale = {"weight_ih": 0.6, "weight_hh": hh_scale, "bias_ih": 0.5, "bias_hh": 0.5}

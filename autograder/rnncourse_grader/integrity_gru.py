@@ -36,7 +36,7 @@ MODULES = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
 
 def _params(rng, D, H, dtype=np.float64):
-    return gated_params(rng, 3, D, H, hh_scale=0.5, dtype=dtype)
+    return gated_params(rng, "gru", D, H, dtype)
 
 
 # ----------------------------------------------------------------------------- student side

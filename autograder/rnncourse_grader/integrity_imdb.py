@@ -77,12 +77,8 @@ def call_with_options(ns, function, case):
 def bucket_runs(ns, function, case):
     """The batches of the four runs the rules look at, then one with the global generator."""
     fn, lengths = ns[function], case["lengths"]
-    runs = bucket_batches_runs(fn, lengths, case["bs"], case["pools"], call=_plain_call)
+    runs = bucket_batches_runs(fn, lengths, case["bs"], case["pools"])
     return [*runs, fn(lengths[:64], 8)]
-
-
-def _plain_call(fn, *args, **kwargs):
-    return fn(*args, **kwargs)
 
 
 def pool_and_grad(ns, function, case):

@@ -32,7 +32,7 @@ from rnncourse_grader.integrity import (
 
 
 def _cell_params(rng, D, H, dtype=np.float64):
-    return gated_params(rng, 4, D, H, hh_scale=0.4, dtype=dtype)
+    return gated_params(rng, "lstm", D, H, dtype)
 
 
 def _state(rng, shape, dtype=np.float64):
@@ -271,9 +271,9 @@ def forget_compare(got, want, case):
 
 # ----------------------------------------------------------------------------- state_gradient_norms
 NORMS_SIZES = [  # an LSTM cell's state is (h, c), a GRU cell's (h,)
-    {"B": 1, "T": 1, "H": 3},
-    {"B": 5, "T": 20, "H": 2, "gru": 1},
-    {"B": 2, "T": 9, "H": 6, "dtype": F32},
+    {"B": 1, "T": 1, "H": 3, "cell": "lstm"},
+    {"B": 5, "T": 20, "H": 2, "cell": "gru"},
+    {"B": 2, "T": 9, "H": 6, "cell": "lstm", "dtype": F32},
 ]
 
 
@@ -281,22 +281,19 @@ def norms_cases(rng):
     cases = []
     for s in case_sizes(rng, NORMS_SIZES):
         B, T, H, dt = s["B"], s["T"], s["H"], s["dtype"]
-        cell = "gru" if s.get("gru") else "lstm"
-        params = gated_params(rng, 3 if cell == "gru" else 4, H, H, hh_scale=0.4, dtype=dt)
+        cell = s.get("cell", "lstm")  # the drawn case: an LSTM cell
+        params = gated_params(rng, cell, H, H, dt)
         h0 = np.tanh(rng.standard_normal((B, H))).astype(dt)
         state0 = [h0] if cell == "gru" else [h0, rng.standard_normal((B, H)).astype(dt)]
-        label = s["label"].replace("gru = 1", "a GRU cell")
         X = rng.standard_normal((B, T, H)).astype(dt)
         cases.append(
-            {"label": label, "cell": cell, "H": H, "params": params, "X": X, "state0": state0}
+            {"label": s["label"], "cell": cell, "H": H, "params": params, "X": X, "state0": state0}
         )
     return cases
 
 
 def norms_expected(case):
-    case = as_tensor({k: v for k, v in case.items() if k not in ("label", "cell", "H")}) | {
-        k: case[k] for k in ("cell", "H")
-    }
+    case = case | as_tensor({k: case[k] for k in ("params", "X", "state0")})
     step, state = recurrence(case), tuple(case["state0"])
     hs = []
     for t in range(case["X"].shape[1]):
