@@ -118,8 +118,10 @@ def nudged(value):
 def as_answer(fn, name: str) -> str:
     """An alternative's source (from the corpus), renamed to the answer it implements (its
     own name stays an alias, for one that calls itself)."""
-    renamed = inspect.getsource(fn).replace(f"def {fn.__name__}(", f"def {name}(", 1)
-    return f"{renamed}\n\n{fn.__name__} = {name}\n"
+    source, own = inspect.getsource(fn), fn.__name__
+    keyword = "class" if inspect.isclass(fn) else "def"
+    renamed = re.sub(rf"^{keyword} {own}\b", f"{keyword} {name}", source, count=1, flags=re.M)
+    return f"{renamed}\n\n{own} = {name}\n"
 
 
 def sources(*fns) -> str:

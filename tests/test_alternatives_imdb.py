@@ -33,7 +33,6 @@ from rnncourse.checks import (
     check_train_one_epoch,
 )
 from rnncourse.data import CLASS_NAMES
-from rnncourse_grader import hidden
 from tests.course import by_name, lesson_functions
 from tests.integrity_support import passes_probe
 
@@ -533,30 +532,29 @@ def test_masked_max_alternatives_pass(answer):
 @pytest.mark.parametrize("answer", MODELS, ids=by_name)
 def test_sentiment_rnn_alternatives_pass(answer):
     check_sentiment_rnn(answer)
-    hidden.check_sentiment_rnn_hidden(answer)
     check_sentiment_rnn_ignores_padding(answer)
-    hidden.check_sentiment_rnn_ignores_padding_hidden(answer)
+    passes_probe(LESSON, "SentimentRNN", answer)
 
 
 @pytest.mark.parametrize("answer", EPOCHS, ids=by_name)
 def test_train_one_epoch_alternatives_pass(answer):
     check_train_one_epoch(answer)
-    hidden.check_train_one_epoch_hidden(answer)
+    passes_probe(LESSON, "train_one_epoch", answer)
 
 
 @pytest.mark.parametrize("answer", EVALUATES, ids=by_name)
 def test_evaluate_alternatives_pass(answer):
     check_evaluate(answer)
-    hidden.check_evaluate_hidden(answer)
+    passes_probe(LESSON, "evaluate", answer)
 
 
 @pytest.mark.parametrize("answer", SAVES, ids=by_name)
 def test_save_checkpoint_alternatives_pass(answer):
     check_save_checkpoint(answer, SentimentPlain)
-    hidden.check_save_checkpoint_hidden(answer, SentimentPlain)
+    passes_probe(LESSON, "save_checkpoint", answer)
 
 
 @pytest.mark.parametrize("answer", PREDICTS, ids=by_name)
 def test_predict_alternatives_pass(answer):
     check_predict(answer)
-    hidden.check_predict_hidden(answer)
+    passes_probe(LESSON, "predict", answer)

@@ -274,6 +274,18 @@ def gated_params(rng, kind: str, D: int, H: int, dtype=np.float64) -> dict:
     return {k: (rng.standard_normal(s) * scale[k]).astype(dtype) for k, s in shapes.items()}
 
 
+def fields_of(run) -> list:
+    """A recipe's typed record (a dataclass) as the plain list the runner can send."""
+    return [getattr(run, f.name) for f in dataclasses.fields(run)]
+
+
+def record_from(cls, got):
+    """The grader's side of ``fields_of``: the record again, or None if the reply is not one."""
+    if not isinstance(got, list | tuple) or len(got) != len(dataclasses.fields(cls)):
+        return None
+    return cls(*got)
+
+
 @contextlib.contextmanager
 def swapped(ns: dict, name: str, value):
     """``ns[name]`` is ``value`` inside the block, then what it was: a recipe that checks a

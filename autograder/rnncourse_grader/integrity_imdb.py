@@ -1,15 +1,15 @@
 """Integrity probes for lesson 05 (IMDB): the same properties as its tests, checked outside.
 
-The data functions (tokenize, build_vocab, encode, collate) and the pooling functions
-(masked_mean, masked_max) run in the sandboxed runner on inputs made here; their expected
-values are the grader's own references (here: ``hidden.imdb`` grades the checkpoint with
-the same tokenizer). Pooling is also differentiated there: padded states get no gradient.
-Batching is judged by the lesson's own rules (``bucket_batches_problem``, run here on the
-batches the runner sends back). The model, the training loop, evaluation, checkpoints and
-prediction have no probes yet: their tests stand on the in-kernel checks (and the
-checkpoint on the handed-in file's hash).
+The data functions (tokenize, build_vocab, encode, collate), the pooling functions
+(masked_mean, masked_max) and predict run in the sandboxed runner on inputs made here;
+their expected values are the grader's own references (``hidden.imdb`` grades the
+checkpoint with the same tokenizer and clip). Pooling is also differentiated there: padded
+states get no gradient. Batching is judged by the lesson's own rules
+(``bucket_batches_problem``, run here on the batches the runner sends back). The model,
+the training loop, evaluation and checkpoints: ``integrity_imdb_model``.
 """
 
+import math
 import re
 import string
 from collections import Counter
@@ -18,20 +18,37 @@ import numpy as np
 import torch
 
 from rnncourse.checks.imdb import (
+    CLASS_NAMES,
+    KEYWORD_VOCAB,
     PAD,
     PAD_ID,
     UNK,
     UNK_ID,
+    PredictionRun,
     bucket_batches_problem,
     bucket_batches_runs,
     bucket_lengths,
+    prediction_problem,
+    run_prediction,
 )
 from rnncourse_grader.integrity import (
     Method,
     as_tensor,
     compare_tensor,
     describe,
+    fields_of,
+    record_from,
+    swapped,
 )
+from rnncourse_grader.integrity_imdb_model import (  # the recipes the runner looks up here
+    MODEL_PROBES,
+    evaluate_run,
+    model_logits,
+    save_run,
+    train_epoch,
+)
+
+RECIPES = (model_logits, train_epoch, evaluate_run, save_run)
 
 # ----------------------------------------------------------------------------- references
 TOKEN = re.compile(r"\w+(?:'\w+)*|[^\w\s]")
@@ -47,6 +64,17 @@ def reference_build_vocab(token_lists, min_freq=1, max_size=None) -> dict[str, i
     if max_size is not None:
         kept = kept[: max(max_size - 2, 0)]
     return {PAD: PAD_ID, UNK: UNK_ID} | {t: i + 2 for i, t in enumerate(kept)}
+
+
+def reference_encode(tokens: list[str], vocab: dict[str, int]) -> torch.Tensor:
+    return torch.tensor([vocab.get(t, UNK_ID) for t in tokens], dtype=torch.long)  # (L,)
+
+
+def reference_clip_ids(ids: torch.Tensor, max_len: int) -> torch.Tensor:
+    """The first and last halves of ``ids`` when it is longer than ``max_len``."""
+    if len(ids) <= max_len:
+        return ids
+    return torch.cat([ids[: max_len // 2], ids[len(ids) - (max_len - max_len // 2) :]])
 
 
 def random_text(g: torch.Generator) -> str:
@@ -146,8 +174,7 @@ def encode_cases(rng):
 
 
 def encode_expected(case):
-    tokens, vocab = case["args"]
-    return torch.tensor([vocab.get(t, UNK_ID) for t in tokens], dtype=torch.long)
+    return reference_encode(*case["args"])
 
 
 def encode_compare(got, want, case):
@@ -269,6 +296,54 @@ def pooling_compare(got, want, case):
     return None
 
 
+# ----------------------------------------------------------------------------- predict
+KEYWORDS = ["great", "GREAT", "Great.", "awful", "Awful!", "film", "a", "plot", "zzz,", "<br />"]
+
+
+def predict_run(ns, function, case):
+    """predict with the reference tokenize and encode swapped in: a bug in the student's own
+    costs the points of their tests, not predict's too."""
+    with swapped(ns, "tokenize", reference_tokenize), swapped(ns, "encode", reference_encode):
+        run = run_prediction(ns[function], case["text"], case["vocab"], case["max_len"])
+    return fields_of(run)
+
+
+def keyword_score(text: str, vocab: dict, max_len: int) -> float:
+    """The KeywordModel's logit of "positive" for a text, through the reference pipeline."""
+    ids = reference_clip_ids(reference_encode(reference_tokenize(text), vocab), max_len)
+    return 2.0 * int((ids == vocab["great"]).sum()) - 2.0 * int((ids == vocab["awful"]).sum())
+
+
+def predict_cases(rng):
+    """Texts of keywords, unknown words and line breaks, some clipped; never a tie."""
+    fixed = [("Great. GREAT plot", 50), ("zzz, qqq awful.", 50), ("great " * 6 + "awful " * 9, 7)]
+    drawn = []
+    while len(drawn) < 6:
+        words = rng.choice(KEYWORDS, size=int(rng.integers(1, 30))).tolist()
+        text, max_len = " ".join(words), int(rng.choice([2, 5, 9, 100]))
+        if keyword_score(text, KEYWORD_VOCAB, max_len) != 0:
+            drawn.append((text, max_len))
+    return [
+        {"label": f"{text[:30]!r}, max_len {max_len}", "text": text, "vocab": KEYWORD_VOCAB,
+         "max_len": max_len}
+        for text, max_len in fixed + drawn
+    ]  # fmt: skip
+
+
+def predict_expected(case):
+    score = keyword_score(case["text"], case["vocab"], case["max_len"])
+    label = CLASS_NAMES[int(score > 0)]
+    return label, 1 / (1 + math.exp(-abs(score)))
+
+
+def predict_compare(got, want, case):
+    run = record_from(PredictionRun, got)
+    if run is None:
+        return f"predict's run came back as {describe(got)}"
+    about = "tokenize -> encode -> clip(ids, max_len) -> the model"
+    return prediction_problem(run, case["text"], *want, about)
+
+
 # answer -> how to probe it (the tests it carries and what it may not call: lesson.toml)
 PROBES = {
     "tokenize": Method("call", tokenize_cases, tokenize_expected, tokenize_compare),
@@ -278,4 +353,6 @@ PROBES = {
     "bucket_batches": Method("bucket_runs", bucket_cases, bucket_expected, bucket_compare),
     "masked_mean": Method("pool_and_grad", pooling_cases, mean_expected, pooling_compare),
     "masked_max": Method("pool_and_grad", pooling_cases, max_expected, pooling_compare),
+    **MODEL_PROBES,
+    "predict": Method("predict_run", predict_cases, predict_expected, predict_compare),
 }

@@ -636,22 +636,14 @@ X, lengths, y = next(iter(valid_batches))
 print(model(X[:4], lengths[:4]).shape, f"{sum(p.numel() for p in model.parameters()):,} parameters")
 
 # %% nbgrader={"grade": true, "grade_id": "test_sentiment_rnn_layout_and_shapes", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-"""SentimentRNN has the layers and parameter names of the specification and returns (B, 2) logits."""
+"""SentimentRNN has the layers and parameter names of the specification and returns (B, 2) logits.
+When graded, more cases are checked outside the notebook."""
 check_sentiment_rnn(SentimentRNN)
-### BEGIN HIDDEN TESTS
-from rnncourse_grader.hidden import check_sentiment_rnn_hidden
-
-check_sentiment_rnn_hidden(SentimentRNN)
-### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_sentiment_rnn_ignores_padding", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-"""Packed, SentimentRNN gives each review the same logits alone or in a padded batch."""
+"""Packed, SentimentRNN gives each review the same logits alone or in a padded batch.
+When graded, more cases are checked outside the notebook."""
 check_sentiment_rnn_ignores_padding(SentimentRNN)
-### BEGIN HIDDEN TESTS
-from rnncourse_grader.hidden import check_sentiment_rnn_ignores_padding_hidden
-
-check_sentiment_rnn_ignores_padding_hidden(SentimentRNN)
-### END HIDDEN TESTS
 
 # %% [markdown]
 # ## 7. Training with mixed precision and clipping
@@ -705,13 +697,9 @@ def train_one_epoch(model, batches, optimizer, scaler, max_norm=1.0):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_train_one_epoch_steps_clips_and_scales", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-"""train_one_epoch: train mode, fresh gradients per batch, clipping, the scaler, mean loss, no CPU autocast."""
+"""train_one_epoch: train mode, fresh gradients per batch, clipping, the scaler, mean loss, no CPU autocast.
+When graded, more cases are checked outside the notebook."""
 check_train_one_epoch(train_one_epoch)
-### BEGIN HIDDEN TESTS
-from rnncourse_grader.hidden import check_train_one_epoch_hidden
-
-check_train_one_epoch_hidden(train_one_epoch)
-### END HIDDEN TESTS
 
 # %% [markdown]
 # ### Exercise 10 — `evaluate`
@@ -741,13 +729,9 @@ def evaluate(model, batches):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_evaluate_counts_every_example_in_eval_mode", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-"""evaluate uses eval mode and no_grad, and counts correct predictions over all examples."""
+"""evaluate uses eval mode and no_grad, and counts correct predictions over all examples.
+When graded, more cases are checked outside the notebook."""
 check_evaluate(evaluate)
-### BEGIN HIDDEN TESTS
-from rnncourse_grader.hidden import check_evaluate_hidden
-
-check_evaluate_hidden(evaluate)
-### END HIDDEN TESTS
 
 # %% [markdown]
 # ### The training run
@@ -865,13 +849,9 @@ save_checkpoint(saved_to, model, vocab, MODEL_CONFIG, MAX_LEN)
 print(f"saved {saved_to} ({saved_to.stat().st_size / 2**20:.1f} MB)")
 
 # %% nbgrader={"grade": true, "grade_id": "test_save_checkpoint_is_safe_and_complete", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-"""save_checkpoint writes a weights-only file that rebuilds the model exactly, and never half a file."""
+"""save_checkpoint writes a weights-only file that rebuilds the model exactly, and never half a file.
+When graded, more cases are checked outside the notebook."""
 check_save_checkpoint(save_checkpoint, SentimentRNN)
-### BEGIN HIDDEN TESTS
-from rnncourse_grader.hidden import check_save_checkpoint_hidden
-
-check_save_checkpoint_hidden(save_checkpoint, SentimentRNN)
-### END HIDDEN TESTS
 
 # %% [markdown]
 # ## 9. Padded and bucketed, or packed: which is faster?
@@ -1013,13 +993,9 @@ for review in [
     print(predict(review, model, vocab, MAX_LEN), "<-", review)
 
 # %% nbgrader={"grade": true, "grade_id": "test_predict_runs_the_whole_pipeline", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-"""predict tokenizes, encodes and runs the model in eval mode, and names the class with its probability."""
+"""predict tokenizes, encodes and runs the model in eval mode, and names the class with its probability.
+When graded, more cases are checked outside the notebook."""
 check_predict(predict)
-### BEGIN HIDDEN TESTS
-from rnncourse_grader.hidden import check_predict_hidden
-
-check_predict_hidden(predict)
-### END HIDDEN TESTS
 
 # %% [markdown]
 # ## 12. The graded model

@@ -1,26 +1,10 @@
-"""Hidden checks called from the lessons' hidden test cells (kept thin: logic lives here).
+"""Hidden checks called from the lessons' hidden test cells.
 
-Only what the integrity pass cannot yet check outside the notebook is here: lesson 05's
-model, training loop, evaluation, checkpoint and prediction. Every other graded
-function is checked in the grader's process on cases the kernel never sees (``integrity_*``).
+Only one is left: lesson 05's grading of the handed-in checkpoint on held-out test reviews.
+Every graded function is checked in the grader's process on cases the kernel never sees
+(``integrity_*``).
 """
 
-from rnncourse_grader.hidden.imdb import (
-    check_evaluate_hidden,
-    check_predict_hidden,
-    check_save_checkpoint_hidden,
-    check_sentiment_rnn_hidden,
-    check_sentiment_rnn_ignores_padding_hidden,
-    check_train_one_epoch_hidden,
-    grade_imdb_checkpoint,
-)
+from rnncourse_grader.hidden.imdb import grade_imdb_checkpoint
 
-__all__ = [
-    "check_evaluate_hidden",
-    "check_predict_hidden",
-    "check_save_checkpoint_hidden",
-    "check_sentiment_rnn_hidden",
-    "check_sentiment_rnn_ignores_padding_hidden",
-    "check_train_one_epoch_hidden",
-    "grade_imdb_checkpoint",
-]
+__all__ = ["grade_imdb_checkpoint"]

@@ -1,29 +1,25 @@
-"""Hidden checks for lesson 05, and the grading of the submitted model on held-out reviews.
+"""The grading of lesson 05's submitted model on held-out reviews.
 
-What the integrity pass cannot check outside the notebook yet: the model, the training
-loop, evaluation, checkpoints and prediction (the data and pooling functions are
-checked there, by ``integrity_imdb``). ``grade_imdb_checkpoint`` loads the student's
+Every graded function of the lesson is checked outside the notebook (``integrity_imdb``,
+``integrity_imdb_model``). ``grade_imdb_checkpoint`` loads the student's
 checkpoint with ``weights_only=True``, rebuilds the lesson's architecture from it with the
 grader's own code, and measures accuracy on a fixed slice of the official test split.
 """
 
-import contextlib
-import io
 import json
 import os
 from pathlib import Path
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from rnncourse.checks import CheckFailed, call_student, imdb
+from rnncourse.checks import CheckFailed
+from rnncourse.checks.imdb import PAD_ID, UNK_ID
 from rnncourse.data import sha256_file
 from rnncourse.data.checkpoint import CheckpointError, read_checkpoint
-from rnncourse_grader.guards import run_cases
-from rnncourse_grader.integrity_imdb import reference_tokenize
+from rnncourse_grader.integrity_imdb import reference_clip_ids, reference_tokenize
+from rnncourse_grader.integrity_imdb_model import ReferenceSentimentRNN
 
-PAD, UNK, PAD_ID, UNK_ID = imdb.PAD, imdb.UNK, imdb.PAD_ID, imdb.UNK_ID
 THRESHOLD = 0.85
 # 2,500 reviews: a model of the `gpu` configuration (11.3M parameters, reviews up to 800
 # tokens, packed) took 21 s to evaluate on one CPU core at load average 3, and about 5 times
@@ -32,116 +28,6 @@ THRESHOLD = 0.85
 HELDOUT_SIZE = 2500
 HELDOUT_SEED = 20110619  # fixed forever: every submission is graded on the same reviews
 MAX_EVAL_LEN = 2000  # the grader clips reviews to at most this many tokens
-
-
-def _quietly(fn, *args, **kwargs):
-    with contextlib.redirect_stdout(io.StringIO()):
-        return fn(*args, **kwargs)
-
-
-# ----------------------------------------------------------------------------- references
-def reference_clip(ids: torch.Tensor, max_len: int) -> torch.Tensor:
-    if len(ids) <= max_len:
-        return ids
-    return torch.cat([ids[: max_len // 2], ids[len(ids) - (max_len - max_len // 2) :]])
-
-
-def _masked(H, lengths):
-    return torch.arange(H.shape[1], device=H.device) < lengths.to(H.device)[:, None]  # (B, T)
-
-
-class ReferenceSentimentRNN(nn.Module):
-    """The lesson's architecture, written independently of any student's code."""
-
-    def __init__(
-        self, vocab_size, embed_size, num_hiddens, num_layers=1, cell="lstm", dropout=0.5,
-        packed=False,
-    ):  # fmt: skip
-        super().__init__()
-        self.packed = packed
-        self.embedding = nn.Embedding(vocab_size, embed_size, padding_idx=PAD_ID)
-        rnn_class = {"lstm": nn.LSTM, "gru": nn.GRU}[cell]
-        self.rnn = rnn_class(
-            embed_size,
-            num_hiddens,
-            num_layers=num_layers,
-            batch_first=True,
-            bidirectional=True,
-            dropout=dropout if num_layers > 1 else 0.0,
-        )
-        self.dropout = nn.Dropout(dropout)
-        self.fc = nn.Linear(4 * num_hiddens, 2)
-
-    def forward(self, X, lengths):
-        E = self.dropout(self.embedding(X))  # (B, T, e)
-        if self.packed:
-            seq = pack_padded_sequence(E, lengths.cpu(), batch_first=True, enforce_sorted=False)
-            H, _ = self.rnn(seq)
-            H, _ = pad_packed_sequence(H, batch_first=True, total_length=X.shape[1])
-        else:
-            H, _ = self.rnn(E)  # (B, T, 2h)
-        mask = _masked(H, lengths)[:, :, None]  # (B, T, 1)
-        mean = H.masked_fill(~mask, 0).sum(1) / lengths.to(H.device)[:, None].to(H.dtype)
-        top = H.masked_fill(~mask, float("-inf")).amax(1)
-        return self.fc(self.dropout(torch.cat([mean, top], dim=-1)))  # (B, 2)
-
-
-# ----------------------------------------------------------------------------- components
-def check_sentiment_rnn_hidden(SentimentRNN):
-    configs = (
-        dict(vocab_size=17, embed_size=5, num_hiddens=3, num_layers=3, cell="gru", dropout=0.1,
-             packed=False),
-        dict(vocab_size=9, embed_size=3, num_hiddens=6, num_layers=1, cell="lstm", dropout=0.0,
-             packed=True),
-    )  # fmt: skip
-    try:
-        _quietly(imdb.check_sentiment_rnn, SentimentRNN, configs, seed=51)
-    except CheckFailed as err:
-        raise CheckFailed(f"[hidden case] {err}") from None
-    print("Hidden checks passed.")
-
-
-def check_sentiment_rnn_ignores_padding_hidden(SentimentRNN):
-    cases = [
-        dict(config=(("vocab_size", 20), ("embed_size", 4), ("num_hiddens", 3), ("num_layers", 2),
-                     ("cell", "lstm"), ("dropout", 0.2)), lengths=(1,), seed=61),
-        dict(config=(("vocab_size", 20), ("embed_size", 4), ("num_hiddens", 3), ("num_layers", 1),
-                     ("cell", "gru"), ("dropout", 0.0)), lengths=(1, 1, 8, 3, 8), seed=62),
-    ]  # fmt: skip
-    _quietly(run_cases, imdb.check_sentiment_rnn_ignores_padding, SentimentRNN, cases)
-    print("Hidden checks passed.")
-
-
-def check_train_one_epoch_hidden(train_one_epoch):
-    cases = [dict(sizes=(4,), seed=71), dict(sizes=(1, 8, 3, 3, 2), seed=72)]
-    _quietly(run_cases, imdb.check_train_one_epoch, train_one_epoch, cases)
-    print("Hidden checks passed.")
-
-
-def check_evaluate_hidden(evaluate):
-    cases = [dict(sizes=(9,), seed=81), dict(sizes=(1, 5, 2, 6), seed=82)]
-    _quietly(run_cases, imdb.check_evaluate, evaluate, cases)
-    print("Hidden checks passed.")
-
-
-def check_predict_hidden(predict):
-    vocab = {PAD: 0, UNK: 1, "awful": 2, "great": 3, "plot": 4, ".": 5}
-    model = imdb.KeywordModel(vocab["great"], vocab["awful"])
-    label, prob = call_student(predict, "Great. GREAT plot", model, vocab, 50, name="predict")
-    if label != "positive" or abs(float(prob) - 1 / (1 + torch.e**-4)) > 1e-6:
-        raise CheckFailed("[hidden case] predict('Great. GREAT plot') should be positive, p=0.982.")
-    label, prob = call_student(predict, "zzz, qqq awful.", model, vocab, 50, name="predict")
-    if label != "negative" or abs(float(prob) - 1 / (1 + torch.e**-2)) > 1e-6:
-        raise CheckFailed("[hidden case] predict('zzz, qqq awful.') should be negative, p=0.881.")
-    print("Hidden checks passed.")
-
-
-def check_save_checkpoint_hidden(save_checkpoint, SentimentRNN):
-    cases = [dict(cell="lstm", num_layers=2, seed=91), dict(cell="gru", num_layers=1, seed=92)]
-    _quietly(
-        run_cases, imdb.check_save_checkpoint, save_checkpoint, cases, SentimentRNN=SentimentRNN
-    )
-    print("Hidden checks passed.")
 
 
 # ----------------------------------------------------------------------------- the model
@@ -245,7 +131,7 @@ def checkpoint_accuracy(checkpoint: dict, texts, labels, *, batch_size=128) -> f
     stoi = {token: i for i, token in enumerate(checkpoint["vocab"])}
     max_len = min(int(checkpoint["max_len"]), MAX_EVAL_LEN)
     ids = [
-        reference_clip(
+        reference_clip_ids(
             torch.tensor([stoi.get(t, UNK_ID) for t in reference_tokenize(text)] or [UNK_ID]),
             max_len,
         )

@@ -1,6 +1,7 @@
 """Lesson 05's checks, using the model: predict, and checkpoints saved safely."""
 
 import contextlib
+import dataclasses
 import errno
 import math
 import numbers
@@ -45,10 +46,57 @@ class KeywordModel(nn.Module):
         return torch.stack([torch.zeros_like(score), score], dim=1) + 0 * self.unused  # (B, 2)
 
 
+@dataclasses.dataclass
+class PredictionRun:
+    """What one call of a student's predict returned, and how it ran the ``KeywordModel``."""
+
+    result: object  # (label, probability), if right
+    mode: bool | None  # the model's training flag at its last call (None: never called)
+    grad_mode: bool | None  # whether autograd was on then
+
+
+KEYWORD_VOCAB = {PAD: 0, UNK: 1, "great": 2, "awful": 3, "film": 4, "!": 5, "a": 6}
+
+
+def run_prediction(predict, text, vocab, max_len) -> PredictionRun:
+    """``predict(text, KeywordModel, vocab, max_len)``, the model left in training mode."""
+    model = KeywordModel(vocab["great"], vocab["awful"]).train()
+    result = call_student(predict, text, model, vocab, max_len, name="predict")
+    last = lambda seen: seen[-1] if seen else None  # noqa: E731
+    return PredictionRun(result, last(model.modes), last(model.grad_modes))
+
+
+def prediction_problem(run: PredictionRun, text, label, prob, about) -> str | None:
+    """None when ``run`` is (label, prob) from the model in eval mode without autograd."""
+    result = run.result
+    if not (isinstance(result, tuple | list) and len(result) == 2):
+        return f"predict should return (label, probability); got {result!r}."
+    got_label, got_prob = result
+    if run.mode:
+        return "predict ran the model in training mode: call model.eval()."
+    if run.grad_mode:
+        return "predict ran with autograd on: use torch.no_grad()."
+    if got_label not in CLASS_NAMES:
+        return f"the label should be 'positive' or 'negative'; got {got_label!r}."
+    if not isinstance(got_prob, numbers.Real):
+        return f"the probability should be a float; got {type(got_prob).__name__}."
+    if got_label != label:
+        return (
+            f"predict({text[:40]!r}...) says {got_label!r}; expected {label!r} ({about}). "
+            "Class 1 is positive: the label is CLASS_NAMES[argmax]."
+        )
+    if math.isclose(float(got_prob), prob, abs_tol=1e-6):
+        return None
+    hint = (
+        "return the probability of the label you return (at least 0.5), not P(positive)."
+        if math.isclose(float(got_prob), 1 - prob, abs_tol=1e-6)
+        else f"expected softmax(logits)[label] = {prob:.4f} ({about})."
+    )
+    return f"predict({text[:40]!r}) gives probability {float(got_prob):.4f}: {hint}"
+
+
 def check_predict(predict):
     """predict(text, model, vocab, max_len) -> (label, probability of that label)."""
-    vocab = {PAD: 0, UNK: 1, "great": 2, "awful": 3, "film": 4, "!": 5, "a": 6}
-    model = KeywordModel(vocab["great"], vocab["awful"]).train()
     sigmoid = lambda s: 1 / (1 + math.exp(-s))  # noqa: E731
     long_text = "great " * 10 + "awful " * 30  # clipped to 9: 4 great + 5 awful -> score -2
     cases = [
@@ -62,32 +110,10 @@ def check_predict(predict):
         ),
     ]
     for text, max_len, (label, prob), about in cases:
-        result = call_student(predict, text, model, vocab, max_len, name="predict")
-        if not (isinstance(result, tuple | list) and len(result) == 2):
-            raise CheckFailed(f"predict should return (label, probability); got {result!r}.")
-        got_label, got_prob = result
-        if model.modes and model.modes[-1]:
-            raise CheckFailed("predict ran the model in training mode: call model.eval().")
-        if model.grad_modes and model.grad_modes[-1]:
-            raise CheckFailed("predict ran with autograd on: use torch.no_grad().")
-        if got_label not in CLASS_NAMES:
-            raise CheckFailed(f"the label should be 'positive' or 'negative'; got {got_label!r}.")
-        if not isinstance(got_prob, numbers.Real):
-            raise CheckFailed(f"the probability should be a float; got {type(got_prob).__name__}.")
-        if got_label != label:
-            raise CheckFailed(
-                f"predict({text[:40]!r}...) says {got_label!r}; expected {label!r} ({about}). "
-                "Class 1 is positive: the label is CLASS_NAMES[argmax]."
-            )
-        if not math.isclose(float(got_prob), prob, abs_tol=1e-6):
-            hint = (
-                "return the probability of the label you return (at least 0.5), not P(positive)."
-                if math.isclose(float(got_prob), 1 - prob, abs_tol=1e-6)
-                else f"expected softmax(logits)[label] = {prob:.4f} ({about})."
-            )
-            raise CheckFailed(
-                f"predict({text[:40]!r}) gives probability {float(got_prob):.4f}: {hint}"
-            )
+        run = run_prediction(predict, text, KEYWORD_VOCAB, max_len)
+        problem = prediction_problem(run, text, label, prob, about)
+        if problem:
+            raise CheckFailed(problem)
     print("predict: tokenize -> encode -> clip -> model in eval mode -> (label, probability).")
 
 
@@ -111,59 +137,50 @@ def _shuffled_vocab(size, *, seed=0):
     return {tokens[i]: i for i in order}
 
 
-def check_save_checkpoint(save_checkpoint, SentimentRNN, *, cell="gru", num_layers=1, seed=0):
-    """save_checkpoint writes a safe, complete checkpoint, atomically."""
-    config = _small_config(cell, num_layers)
-    model = build_student_model(SentimentRNN, config, dtype=torch.float32, seed=seed)
-    vocab = _shuffled_vocab(config["vocab_size"], seed=seed)
+PREVIOUS = b"the previous checkpoint"
+
+
+@dataclasses.dataclass
+class SaveRun:
+    """What a student's save_checkpoint wrote (plain data: ``save_problem`` judges it)."""
+
+    checkpoint: dict | None  # the file as read_checkpoint reads it (None: it was refused)
+    refusal: str  # why read_checkpoint refused the file ("" when it did not)
+    leftovers: list[str]  # other files left in the folder
+    used_torch_save: bool  # whether a save that fails half-way went through torch.save
+    after_failure: str  # the file after that failed save (PREVIOUS if it was left alone)
+
+
+def run_save(save_checkpoint, model, vocab, config, max_len) -> SaveRun:
+    """Save to a fresh folder and read it back; then a save that fails half-way over it."""
     with tempfile.TemporaryDirectory(prefix="rnncourse-ckpt-") as tmp:
         path = Path(tmp) / "model.pt"
-        call_student(save_checkpoint, path, model, vocab, config, 77, name="save_checkpoint")
+        call_student(save_checkpoint, path, model, vocab, config, max_len, name="save_checkpoint")
+        checkpoint, refusal = None, ""
         try:
             checkpoint = read_checkpoint(path)
         except CheckpointError as err:
-            message = f"the saved checkpoint: {err}"
-            with contextlib.suppress(Exception):
-                raw = torch.load(path, map_location="cpu", weights_only=True)
-                if raw["vocab"] == list(vocab) != sorted(vocab, key=vocab.get):
-                    message = (
-                        "the saved vocab lists the tokens in the dict's insertion order; "
-                        "it must be in id order: sorted(vocab, key=vocab.get)."
-                    )
-            raise CheckFailed(message) from None
+            refusal = _refusal(path, vocab, err)
         leftovers = sorted(p.name for p in Path(tmp).iterdir() if p.name != "model.pt")
-        if leftovers:
-            raise CheckFailed(f"save_checkpoint left other files behind: {leftovers}.")
-        if checkpoint["vocab"] != sorted(vocab, key=vocab.get):
-            hint = (
-                " (that is the dict's insertion order)"
-                if checkpoint["vocab"] == list(vocab)
-                else ""
-            )
-            raise CheckFailed(
-                f"vocab must list the tokens in id order, sorted(vocab, key=vocab.get){hint}."
-            )
-        if checkpoint["model_config"] != config or checkpoint["max_len"] != 77:
-            raise CheckFailed("model_config and max_len must be saved as given.")
-        state = checkpoint["state_dict"]
-        want = model.state_dict()
-        if set(state) != set(want) or not all(torch.equal(state[k], want[k].cpu()) for k in want):
-            raise CheckFailed("state_dict must be model.state_dict(), every tensor on the CPU.")
-        rebuilt = build_student_model(
-            SentimentRNN, checkpoint["model_config"], dtype=torch.float32, seed=seed + 1
-        )
-        rebuilt.load_state_dict(state)
-        _, X, lengths = _random_batch([5, 3], config["vocab_size"], seed=seed)
-        with torch.no_grad():
-            if not torch.equal(rebuilt(X, lengths), model.eval()(X, lengths)):
-                raise CheckFailed("the model rebuilt from the checkpoint predicts differently.")
-        _check_atomic(save_checkpoint, path, model, vocab, config)
-    print("save_checkpoint: weights-only, complete (weights, vocab, config), written atomically.")
+        used, after = _failing_save(save_checkpoint, path, model, vocab, config, max_len)
+    return SaveRun(checkpoint, refusal, leftovers, used, after)
 
 
-def _check_atomic(save_checkpoint, path, model, vocab, config):
-    """A save that fails half-way must leave the previous file untouched."""
-    path.write_bytes(b"the previous checkpoint")
+def _refusal(path, vocab, err) -> str:
+    message = f"the saved checkpoint: {err}"
+    with contextlib.suppress(Exception):
+        raw = torch.load(path, map_location="cpu", weights_only=True)
+        if raw["vocab"] == list(vocab) != sorted(vocab, key=vocab.get):
+            message = (
+                "the saved vocab lists the tokens in the dict's insertion order; "
+                "it must be in id order: sorted(vocab, key=vocab.get)."
+            )
+    return message
+
+
+def _failing_save(save_checkpoint, path, model, vocab, config, max_len) -> tuple[bool, str]:
+    """Over an existing file, a save whose torch.save fails half-way (a full disk)."""
+    path.write_bytes(PREVIOUS)
     calls = []
 
     def disk_full(obj, f, *args, **kwargs):
@@ -176,14 +193,57 @@ def _check_atomic(save_checkpoint, path, model, vocab, config):
         raise OSError(errno.ENOSPC, "No space left on device (simulated by the check)")
 
     with mock.patch.object(torch, "save", disk_full), contextlib.suppress(Exception):
-        save_checkpoint(path, model, vocab, config, 77)  # expected to fail: what is left counts
-    if not calls:
-        raise CheckFailed("save_checkpoint must write the file with torch.save.")
-    if path.read_bytes() != b"the previous checkpoint":
-        raise CheckFailed(
+        save_checkpoint(path, model, vocab, config, max_len)  # fails: what is left counts
+    after = path.read_bytes()[:64].decode("latin-1") if path.is_file() else ""
+    return bool(calls), after
+
+
+def save_problem(run: SaveRun, state, vocab, config, max_len) -> str | None:
+    """None when ``run`` saved exactly these things, weights-only, and atomically."""
+    if run.checkpoint is None:
+        return run.refusal
+    if run.leftovers:
+        return f"save_checkpoint left other files behind: {run.leftovers}."
+    checkpoint = run.checkpoint
+    if checkpoint["vocab"] != sorted(vocab, key=vocab.get):
+        insertion = checkpoint["vocab"] == list(vocab)
+        hint = " (that is the dict's insertion order)" if insertion else ""
+        return f"vocab must list the tokens in id order, sorted(vocab, key=vocab.get){hint}."
+    if checkpoint["model_config"] != config or checkpoint["max_len"] != max_len:
+        return "model_config and max_len must be saved as given."
+    saved = checkpoint["state_dict"]
+    if set(saved) != set(state) or not all(
+        isinstance(saved[k], torch.Tensor) and torch.equal(saved[k], state[k].cpu()) for k in state
+    ):
+        return "state_dict must be model.state_dict(), every tensor on the CPU."
+    if not run.used_torch_save:
+        return "save_checkpoint must write the file with torch.save."
+    if run.after_failure != PREVIOUS.decode():
+        return (
             "when torch.save fails half-way (a full disk), the previous checkpoint was "
             "damaged: write to a temporary file in the same folder, then os.replace(tmp, path)."
         )
+    return None
+
+
+def check_save_checkpoint(save_checkpoint, SentimentRNN, *, cell="gru", num_layers=1, seed=0):
+    """save_checkpoint writes a safe, complete checkpoint, atomically."""
+    config = _small_config(cell, num_layers)
+    model = build_student_model(SentimentRNN, config, dtype=torch.float32, seed=seed)
+    vocab = _shuffled_vocab(config["vocab_size"], seed=seed)
+    run = run_save(save_checkpoint, model, vocab, config, 77)
+    problem = save_problem(run, model.state_dict(), vocab, config, 77)
+    if problem:
+        raise CheckFailed(problem)
+    rebuilt = build_student_model(
+        SentimentRNN, run.checkpoint["model_config"], dtype=torch.float32, seed=seed + 1
+    )
+    rebuilt.load_state_dict(run.checkpoint["state_dict"])
+    _, X, lengths = _random_batch([5, 3], config["vocab_size"], seed=seed)
+    with torch.no_grad():
+        if not torch.equal(rebuilt(X, lengths), model.eval()(X, lengths)):
+            raise CheckFailed("the model rebuilt from the checkpoint predicts differently.")
+    print("save_checkpoint: weights-only, complete (weights, vocab, config), written atomically.")
 
 
 def check_checkpoint_file(path, SentimentRNN):
