@@ -187,16 +187,14 @@ def _gradient_problem(grads, fresh, max_norm) -> str | None:
         return "some parameters have no gradient at optimizer.step()."
     norm = torch.sqrt(sum((g**2).sum() for g in fresh))
     coef = min(1.0, max_norm / (float(norm) + 1e-6))
-    got_flat = torch.cat([torch.as_tensor(g).flatten() for g in grads])
-    want_flat = torch.cat([g.flatten() * coef for g in fresh])
-    if got_flat.shape == want_flat.shape and torch.allclose(
-        got_flat.to(want_flat.dtype), want_flat, rtol=1e-4, atol=1e-6
-    ):
-        return None
     fresh_flat = torch.cat([g.flatten() for g in fresh])
+    want_flat = fresh_flat * coef
+    got_flat = torch.cat([torch.as_tensor(g).flatten() for g in grads])
     if got_flat.shape != want_flat.shape:
         return "the gradients at optimizer.step() do not match the model's parameters."
     got_flat = got_flat.to(want_flat.dtype)
+    if torch.allclose(got_flat, want_flat, rtol=1e-4, atol=1e-6):
+        return None
     if float(got_flat.abs().max()) == 0:
         return (
             "the gradients are zero at the step: zero them before backward(), "
