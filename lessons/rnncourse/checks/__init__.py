@@ -45,6 +45,18 @@ from rnncourse.checks.imdb import (
     check_train_one_epoch,
     check_vocab_from_training_data,
 )
+from rnncourse.checks.lm import (
+    check_batchify,
+    check_char_lm,
+    check_detach_state,
+    check_evaluate_lm,
+    check_lm_beats_unigram,
+    check_ngram_log_probs,
+    check_sample_seeded_and_primed,
+    check_sample_temperature_and_top_k,
+    check_stream_windows,
+    check_train_window,
+)
 from rnncourse.checks.lstm import (
     check_init_forget_bias,
     check_lstm_bidirectional_forward,
@@ -119,4 +131,14 @@ __all__ = [
     "check_tokenize",
     "check_train_one_epoch",
     "check_vocab_from_training_data",
+    "check_batchify",
+    "check_char_lm",
+    "check_detach_state",
+    "check_evaluate_lm",
+    "check_lm_beats_unigram",
+    "check_ngram_log_probs",
+    "check_sample_seeded_and_primed",
+    "check_sample_temperature_and_top_k",
+    "check_stream_windows",
+    "check_train_window",
 ]

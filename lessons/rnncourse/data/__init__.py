@@ -1,6 +1,7 @@
 """Datasets for the lessons: one registry (URL + sha256), a download-once cache, fast reloads.
 
-``load_imdb()`` returns the IMDB reviews (lesson 05). Environment variables:
+``load_imdb()`` returns the IMDB reviews (lesson 05); ``load_char_corpus()`` the unlabelled
+ones as a stream of character ids (lesson 06). Environment variables:
 
 - ``RNNCOURSE_DATA_DIR``: the cache folder (default ``datasets/cache/`` in the repository).
 - ``RNNCOURSE_IMDB_ARCHIVE``: a local copy of the IMDB archive that replaces the download.
@@ -17,6 +18,7 @@ from rnncourse.data._files import (
     data_dir,
     sha256_file,
 )
+from rnncourse.data.chars import CharCorpus, CharVocab, load_char_corpus
 from rnncourse.data.checkpoint import CheckpointError, read_checkpoint
 from rnncourse.data.download import download
 from rnncourse.data.imdb import CLASS_NAMES, IMDB, IMDBSplit, load_imdb, train_valid_split
@@ -24,6 +26,8 @@ from rnncourse.data.registry import DATASETS, Dataset
 
 __all__ = [
     "CLASS_NAMES",
+    "CharCorpus",
+    "CharVocab",
     "DATASETS",
     "CheckpointError",
     "ChecksumError",
@@ -35,6 +39,7 @@ __all__ = [
     "LayoutError",
     "data_dir",
     "download",
+    "load_char_corpus",
     "load_imdb",
     "read_checkpoint",
     "sha256_file",

@@ -23,6 +23,7 @@ from rnncourse.plots.diagrams import (
     draw_lstm_cell,
     draw_unrolled_rnn,
 )
+from rnncourse.plots.text import plot_char_probabilities, plot_stream_layout
 
 __all__ = [
     "LiveCurves",
@@ -31,6 +32,8 @@ __all__ = [
     "draw_lstm_cell",
     "draw_unrolled_rnn",
     "moving_average",
+    "plot_char_probabilities",
+    "plot_stream_layout",
     "plot_bars",
     "plot_batch_padding",
     "plot_confusion_matrix",
