@@ -20,6 +20,8 @@ import dataclasses
 import json
 import re
 import time
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -159,7 +161,7 @@ def read_char_cache(path: Path) -> CharCorpus:
             vocab = CharVocab((UNK_CHAR, *(chr(int(c)) for c in data["codes"])))
             train = torch.from_numpy(data["train"].astype(np.int64))
             valid = torch.from_numpy(data["valid"].astype(np.int64))
-    except (OSError, ValueError, KeyError, EOFError) as err:
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as err:
         raise DatasetError(f"{path} is not a readable character cache ({err}).") from err
     return CharCorpus(train, valid, vocab, info)
 

@@ -13,25 +13,17 @@ from rnncourse.checks.lm.model import (
     CountingLM,
     EvaluationRun,
     LMConfig,
-    TinyLM,
-    WindowRun,
     build_student_lm,
     char_lm_problem,
     check_char_lm,
     check_evaluate_lm,
-    check_lm_beats_unigram,
-    check_train_window,
     counting_lm_bits,
     evaluation_problem,
     expected_parameter_names,
-    lm_bits,
     lm_outputs,
     random_weights,
     reference_lm,
     run_evaluation,
-    run_window,
-    unigram_bits,
-    window_problem,
 )
 from rnncourse.checks.lm.ngram import check_ngram_log_probs
 from rnncourse.checks.lm.sampling import (
@@ -55,6 +47,17 @@ from rnncourse.checks.lm.stream import (
     check_stream_windows,
     detach_problem,
     windows_problem,
+)
+from rnncourse.checks.lm.training import (
+    TinyLM,
+    WindowRun,
+    check_lm_beats_unigram,
+    check_train_window,
+    lm_bits,
+    run_window,
+    unigram_bits,
+    window_case,
+    window_problem,
 )
 
 __all__ = [
@@ -98,6 +101,7 @@ __all__ = [
     "run_window",
     "seeding_problem",
     "unigram_bits",
+    "window_case",
     "window_problem",
     "windows_problem",
 ]

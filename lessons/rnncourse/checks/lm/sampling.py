@@ -241,7 +241,12 @@ def check_sample_temperature_and_top_k(sample) -> None:
     """Temperature 1 keeps the distribution, others reshape it, tiny ones give the argmax
     without NaN, and top-k keeps exactly k candidates."""
     for case in DRAW_CASES:
-        problem = draws_problem(run_draws(sample, case), case)
+        try:
+            result = run_draws(sample, case)
+        except CheckFailed as err:
+            hint = " Divide the logits, not the probabilities." if case.temperature < 1e-2 else ""
+            raise CheckFailed(f"sample at {case.label}: {err}{hint}") from err
+        problem = draws_problem(result, case)
         if problem:
             raise CheckFailed(f"sample at {case.label}: {problem}.")
     print("sample follows softmax(logits / temperature) over the top k.")
