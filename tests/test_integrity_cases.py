@@ -16,7 +16,14 @@ from rnncourse_grader.integrity import Report
 from tests.course import solution_cells
 from tests.integrity_support import nudged, released, submission
 
-LESSONS = ["01_rnn_forward", "02_bptt", "03_lstm", "04_gru", "05_imdb_sentiment"]
+LESSONS = [
+    "01_rnn_forward",
+    "02_bptt",
+    "03_lstm",
+    "04_gru",
+    "05_imdb_sentiment",
+    "06_language_model",
+]
 
 
 def replies(lesson_id: str):

@@ -24,6 +24,8 @@ def plot_stream_layout(num_chars: int = 60, batch_size: int = 4, num_steps: int 
         ax.add_patch(
             plt.Rectangle((i * L / num_chars, B + 0.6), L / num_chars, 0.7, fc=face, ec="white")
         )
+    for b in range(B):  # which part of the stream becomes which row
+        ax.text((b + 0.5) * L * L / num_chars, B + 0.95, f"→ row {b}", ha="center", fontsize=7)
     ax.text(-0.3, B + 0.95, "stream", ha="right", va="center", fontsize=9)
     window_colours = ListedColormap(plt.get_cmap("tab20").colors)
     for b in range(B):

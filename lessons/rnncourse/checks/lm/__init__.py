@@ -27,6 +27,7 @@ from rnncourse.checks.lm.model import (
 )
 from rnncourse.checks.lm.ngram import check_ngram_log_probs
 from rnncourse.checks.lm.sampling import (
+    SEED_LOGITS,
     DrawCase,
     FixedLM,
     PrimingCase,
@@ -68,6 +69,7 @@ __all__ = [
     "FixedLM",
     "LMConfig",
     "PrimingCase",
+    "SEED_LOGITS",
     "SumLM",
     "TinyLM",
     "WindowRun",

@@ -143,6 +143,10 @@ def char_lm_problem(got, config: LMConfig, weights: dict, X, state, cut: int) ->
     if not isinstance(logits, torch.Tensor) or tuple(logits.shape) != (*X.shape, V):
         shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
         return f"logits have shape {shape}; expected (B, T, V) = {(*X.shape, V)} (batch first)"
+    if logits.dtype != want[0].dtype:
+        return (
+            f"logits have dtype {logits.dtype}; expected {want[0].dtype} like the model's weights"
+        )
     if not torch.allclose(logits, want[0], **tol):
         return "the logits differ from embedding -> rnn -> fc with your weights" + (
             " (is the initial state passed to the rnn?)" if state is not None else ""

@@ -7,8 +7,8 @@ copy of the answer:
   next id is (sum + 1) mod V. What it writes after a prompt is known exactly, and differs
   when the prompt's state is lost.
 - ``FixedLM`` gives the same logits at every step. Thousands of draws from it show the
-  distribution that was sampled from: each id's frequency must be within five standard
-  errors of its probability (a correct sampler fails this about once in a million runs).
+  distribution that was sampled from: each id's frequency must be within six standard
+  errors of its probability (a correct sampler fails a case about once in 10**8 runs).
 
 A run is plain data (lists of ids), judged by a rule (``*_problem``) that the grader applies
 to runs made in another process.
@@ -203,7 +203,7 @@ def run_draws(sample, case: DrawCase):
 
 
 def draws_problem(result, case: DrawCase) -> str | None:
-    """None when the draws follow ``case.probabilities()`` (within five standard errors)."""
+    """None when the draws follow ``case.probabilities()`` (within six standard errors)."""
     ids = as_ids(result, case.num_chars)
     if isinstance(ids, str):
         return f"sample returned {ids}"
@@ -223,7 +223,7 @@ def draws_problem(result, case: DrawCase) -> str | None:
         return f"ids {sorted(drawn - allowed)} were drawn but are not among the top {case.top_k}"
     n = case.num_chars
     freq = counts / n
-    spread = 5 * torch.sqrt(p * (1 - p) / n) + 1e-3
+    spread = 6 * torch.sqrt(p * (1 - p) / n) + 1e-3
     if case.top_k is not None and drawn != allowed and n >= 1000:
         return (
             f"only {len(drawn)} different ids were drawn; top_k = {case.top_k} keeps {case.top_k}"

@@ -76,9 +76,9 @@ def windows_problem(windows, rows: torch.Tensor, num_steps: int) -> str | None:
             )
         if not torch.equal(X, rows[:, i : i + t]):
             return f"window {n}: X should be rows[:, {i}:{i + t}]"
-        if torch.equal(Y, X):
-            return f"window {n}: Y equals X: the targets are the next characters, shifted by one"
         if not torch.equal(Y, rows[:, i + 1 : i + 1 + t]):
+            if torch.equal(Y, X):
+                return f"window {n}: Y equals X: the targets are the next characters"
             return f"window {n}: Y should be rows[:, {i + 1}:{i + 1 + t}], X shifted by one"
     if len(windows) < len(starts):
         i = starts[len(windows)]
@@ -110,6 +110,7 @@ def _states(g: torch.Generator):
         ("None (before the first window)", None),
         ("a GRU state", h),
         ("an LSTM (h, c)", (h, c)),
+        ("an LSTM state as a list [h, c]", [h, c]),  # the docstring's "tuple (or list)"
     ]
 
 

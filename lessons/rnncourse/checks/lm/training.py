@@ -103,7 +103,8 @@ def window_problem(run: WindowRun, model, X, Y, state, max_norm: float) -> str |
         return f"the loss is {float(run.loss):.6f}; expected the mean cross-entropy {loss:.6f}"
     if run.state_has_graph:
         return "the returned state still has its graph: return detach_state(state)"
-    if run.state is None or not torch.allclose(run.state, new_state, **tol):
+    same_shape = run.state is not None and run.state.shape == new_state.shape  # no broadcast
+    if not same_shape or not torch.allclose(run.state, new_state, **tol):
         return "the returned state is not the model's state after this window"
     return None
 
