@@ -52,11 +52,21 @@ def verdicts(lesson_id, template, answers, added=(), passed=None, seed=11):
     with tempfile.TemporaryDirectory(prefix="integrity-") as home:  # the runner's home, removed
         policy = {"memory_mb": 3072, "tmp_base": home}
         report = integrity.run_pass(lesson_id, nb, template, set(passed), seed=seed, policy=policy)
-    return {v.function: (v.status, v.message) for v in report.verdicts}
+    found = {}
+    for v in report.verdicts:  # a function with several probes: its first failure, if any
+        if v.function not in found or found[v.function][0] == "pass":
+            found[v.function] = (v.status, v.message)
+    return found
+
+
+def probes_of(lesson_id: str, function: str) -> list[integrity.Probe]:
+    return [p for p in integrity.lesson_spec(lesson_id).probes if p.function == function]
 
 
 def probe_of(lesson_id: str, function: str) -> integrity.Probe:
-    return next(p for p in integrity.lesson_spec(lesson_id).probes if p.function == function)
+    """The probe of a function that has one."""
+    (probe,) = probes_of(lesson_id, function)
+    return probe
 
 
 def probe_here(lesson_id: str, function: str, answer, seed: int = 0, **others) -> str | None:
@@ -64,18 +74,22 @@ def probe_here(lesson_id: str, function: str, answer, seed: int = 0, **others) -
     ``answer`` through the runner's own code, inputs and replies through JSON as in the pass,
     and judged by the grader: None when it passes, else the message the student would read.
     ``others``: the answers the recipe also calls (rnn_forward for rnn_params_from_torch)."""
-    probe = probe_of(lesson_id, function)
-    cases = probe.cases(np.random.default_rng(seed))
-    request = {
-        "function": function,
-        "recipe": probe.recipe,
-        "forbid": probe.forbid,
-        "cases": json.loads(json.dumps([integrity.encode(c) for c in cases])),
-    }
     module = importlib.import_module(integrity.lesson_spec(lesson_id).module)
-    namespace = {function: answer, **others}
-    reply = json.loads(json.dumps(integrity_runner.answer(module, namespace, request)))
-    return integrity.judge(probe, cases, reply["outcomes"])
+    rng = np.random.default_rng(seed)
+    for probe in probes_of(lesson_id, function):
+        cases = probe.cases(rng)
+        request = {
+            "function": function,
+            "recipe": probe.recipe,
+            "forbid": probe.forbid,
+            "cases": json.loads(json.dumps([integrity.encode(c) for c in cases])),
+        }
+        namespace = {function: answer, **others}
+        reply = json.loads(json.dumps(integrity_runner.answer(module, namespace, request)))
+        why = integrity.judge(probe, cases, reply["outcomes"])
+        if why:
+            return why
+    return None
 
 
 def passes_probe(lesson_id: str, function: str, answer, **others) -> None:
@@ -140,7 +154,7 @@ def integrity_tests(lesson_id: str, corpus: dict, helpers: str, cheats: dict, ca
     added cell. ``cheats``: answer -> (wrong source, the message it must get), each behind
     no-op checks. ``cascades``: answer -> the answers whose reference calls it (they fail too).
     """
-    probed = tuple(p.function for p in integrity.lesson_spec(lesson_id).probes)
+    probed = tuple(dict.fromkeys(p.function for p in integrity.lesson_spec(lesson_id).probes))
     reference = solution_cells(lesson_id)
     all_pass = {f: ("pass", "") for f in probed}
 

@@ -4,7 +4,7 @@ The grader builds the character corpus before any kernel runs (the manifest's ``
 it reads the 134 MB IMDB cache, over the kernels' file-size limit). The reference gets every
 point, a sampler that applies the temperature to probabilities loses exactly the temperature
 test, and a sampler that forgets the prompt, behind checks made no-ops in the kernel, loses
-both sampling tests to the integrity pass.
+the priming test to the integrity pass and keeps the temperature test (its draws are right).
 """
 
 import pytest
@@ -15,7 +15,7 @@ from tests.integrity_support import NO_OP_CHECKS
 
 pytestmark = pytest.mark.notebook
 LESSON = "06_language_model"
-SAMPLE_TESTS = ("test_sample_is_seeded_and_primed", "test_sample_temperature_and_top_k")
+PRIMING, TEMPERATURE = "test_sample_is_seeded_and_primed", "test_sample_temperature_and_top_k"
 
 
 def _sampler(first_call: str, temperature_line: str) -> str:
@@ -75,14 +75,15 @@ def test_temperature_on_probabilities_costs_exactly_its_test(graded):
     assert results[("cyd", LESSON)] == (16, 18)
 
 
-def test_a_sampler_that_forgets_the_prompt_loses_both_sampling_tests_outside_the_kernel(graded):
+def test_a_sampler_that_forgets_the_prompt_loses_its_priming_test_outside_the_kernel(graded):
     root, env, _, results = graded
-    assert results[("eve", LESSON)] == (14, 18)
+    assert results[("eve", LESSON)] == (16, 18)
     from nbgrader.api import Gradebook
 
     with Gradebook(f"sqlite:///{pipeline.work_dir(root, env) / 'gradebook.db'}") as gb:
-        for test in SAMPLE_TESTS:
-            grade = gb.find_grade(test, LESSON, LESSON, "eve")
-            assert grade.auto_score == 2 and grade.manual_score == 0, test
+        primed = gb.find_grade(PRIMING, LESSON, LESSON, "eve")
+        assert primed.auto_score == 2 and primed.manual_score == 0
+        drawn = gb.find_grade(TEMPERATURE, LESSON, LESSON, "eve")
+        assert drawn.auto_score == 2 and drawn.manual_score is None
         comment = gb.find_comment("sample", LESSON, LESSON, "eve").manual_comment
         assert comment.startswith("Checked outside the notebook:") and "prompt" in comment

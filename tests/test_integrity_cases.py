@@ -36,7 +36,7 @@ def replies(lesson_id: str):
     with tempfile.TemporaryDirectory(prefix="integrity-") as home:
         policy = {"memory_mb": 3072, "tmp_base": home}
         results = integrity.ask(spec.module, nb, template, probes, policy, 300, Report([]))
-    return [(probe, cases, results[probe.function]) for probe, cases in probes]
+    return [(probe, cases, results[probe.key]) for probe, cases in probes]
 
 
 def spoiled(outcome: dict) -> dict:

@@ -1,7 +1,9 @@
 """The integrity pass for lesson 06, without nbgrader: the reference and the corpus of
 alternatives pass, wrong answers behind no-op checks fail, with why."""
 
+import dataclasses
 import math
+import tempfile
 from collections import Counter
 
 import pytest
@@ -9,8 +11,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rnncourse_grader import integrity
 from tests import test_alternatives_lm as alt
-from tests.integrity_support import integrity_tests, rejection
+from tests.course import solution_cells
+from tests.integrity_support import (
+    NO_OP_CHECKS,
+    integrity_tests,
+    rejection,
+    released,
+    submission,
+)
+
+LESSON = "06_language_model"
 
 CORPUS = {
     "ngram_log_probs": alt.NGRAMS,
@@ -179,3 +191,55 @@ def test_the_probes_reject_more_wrong_answers_with_why(function):
     answer, why = WRONG[function]
     others = {"detach_state": alt.detach_recursive} if function == "train_window" else {}
     rejection("06_language_model", function, answer, why, **others)
+
+
+# ----------------------------------------------------------------------------- one probe a test
+TEMPERATURE_ON_PROBABILITIES = (
+    "def sample(model, prompt_ids, num_chars, temperature=1.0, top_k=None, generator=None):\n"
+    "    model.eval()\n"
+    "    out = []\n"
+    "    with torch.no_grad():\n"
+    "        logits, state = model(prompt_ids[None], None)\n"
+    "        for _ in range(num_chars):\n"
+    "            probs = torch.softmax(logits[0, -1].double(), -1) / temperature\n"
+    "            next_id = torch.multinomial(probs / probs.sum(), 1, generator=generator)\n"
+    "            out.append(int(next_id))\n"
+    "            logits, state = model(next_id[None], state)\n"
+    "    return out\n"
+)
+
+
+def test_sample_has_one_probe_per_test_cell():
+    spec = integrity.lesson_spec(LESSON)
+    probes = [p for p in spec.probes if p.function == "sample"]
+    assert [p.tests for p in probes] == [
+        ("test_sample_is_seeded_and_primed",),
+        ("test_sample_temperature_and_top_k",),
+    ]
+    assert len({p.key for p in spec.probes}) == len(spec.probes)
+
+
+def test_a_wrong_temperature_fails_only_the_temperature_probe():
+    """Behind no-op checks both sampling tests pass in the kernel; the grader takes back the
+    temperature test's points only: priming and seeding are right."""
+    template = released(LESSON)
+    answers = solution_cells(LESSON) | {"sample": NO_OP_CHECKS + TEMPERATURE_ON_PROBABILITIES}
+    nb = submission(template, answers)
+    passed = {t for p in integrity.lesson_spec(LESSON).probes for t in p.tests}
+    with tempfile.TemporaryDirectory(prefix="integrity-") as home:
+        policy = {"memory_mb": 3072, "tmp_base": home}
+        report = integrity.run_pass(LESSON, nb, template, passed, seed=3, policy=policy)
+    sampled = {v.tests: (v.status, v.message) for v in report.verdicts if v.function == "sample"}
+    assert sampled[("test_sample_is_seeded_and_primed",)] == ("pass", "")
+    status, why = sampled[("test_sample_temperature_and_top_k",)]
+    assert status == "fail" and "temperature" in why, why
+
+
+def test_a_method_may_judge_only_tests_of_its_answer(monkeypatch):
+    from rnncourse_grader import integrity_lm
+
+    wrong = integrity.Method("call", lambda rng: [], lambda case: None, lambda *a: None)
+    wrong = dataclasses.replace(wrong, tests=("test_batchify_rows_follow_the_stream",))
+    monkeypatch.setitem(integrity_lm.PROBES, "sample", (wrong,))
+    with pytest.raises(ValueError, match="sample's probe judges"):
+        integrity.lesson_spec(LESSON)

@@ -24,7 +24,10 @@ A lesson's manifest names its probe module (``integrity = "..."``): a module who
 ``PROBES`` map an answer to its ``Method``: a recipe, which runs in the student's process, and
 ``cases``/``expected``/``compare``, which run in the grader (see ``integrity_rnn_forward`` for
 lesson 01). Which tests lose their points, and what the function may not call, come from the
-manifest.
+manifest. An answer graded by several test cells, each for its own property, may map to a
+tuple of Methods, each naming the tests it judges (``Method.tests``): a failure then costs
+those tests only, as in the notebook (lesson 06's ``sample``: priming and seeding, and the
+temperature and top-k draws).
 """
 
 import base64
@@ -58,6 +61,7 @@ class Method:
     cases: Callable[[np.random.Generator], list[dict]]  # grader: inputs (numpy arrays, ints)
     expected: Callable[[dict], Any]  # grader: the reference result for one case
     compare: Callable[[Any, Any, dict], str | None]  # grader: None when equal, else why not
+    tests: tuple[str, ...] = ()  # the test cells whose property it checks (default: all)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,6 +75,11 @@ class Probe:
     expected: Callable[[dict], Any]  # grader: the reference result for one case
     compare: Callable[[Any, Any, dict], str | None]  # grader: None when equal, else why not
     forbid: str | None = None  # what it may not call (guards.FORBIDDEN): "rnn", ..., "autograd"
+    key: str = ""  # names it among the probes of one function (its runner reply's key)
+
+    def __post_init__(self):
+        if not self.key:
+            object.__setattr__(self, "key", self.function)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,20 +107,22 @@ def lesson_spec(lesson_id: str, root: Path | None = None) -> LessonIntegrity | N
     facts = manifest.load(lesson_id, root or manifest.ROOT)
     if facts.integrity is None:
         return None
-    methods: dict[str, Method] = importlib.import_module(facts.integrity).PROBES
-    probes = tuple(
-        Probe(
-            function,
-            facts.tests_of(function),
-            method.recipe,
-            method.cases,
-            method.expected,
-            method.compare,
-            forbid=facts.answers[function].forbid,
-        )
-        for function, method in methods.items()
-    )
-    return LessonIntegrity(facts.integrity, probes)
+    methods: dict[str, Method | tuple[Method, ...]] = importlib.import_module(
+        facts.integrity
+    ).PROBES
+    probes = []
+    for function, entry in methods.items():
+        several = isinstance(entry, tuple)
+        for method in entry if several else (entry,):
+            tests = method.tests or facts.tests_of(function)
+            unknown = set(tests) - set(facts.tests_of(function))
+            if unknown:
+                raise ValueError(f"{function}'s probe judges {sorted(unknown)}, not its tests")
+            key = f"{function}:{'+'.join(tests)}" if several else function
+            forbid = facts.answers[function].forbid
+            recipe = (method.recipe, method.cases, method.expected, method.compare)
+            probes.append(Probe(function, tests, *recipe, forbid=forbid, key=key))
+    return LessonIntegrity(facts.integrity, tuple(probes))
 
 
 def seed_for(salt: str, student: str, lesson_id: str) -> int:
@@ -405,12 +416,13 @@ def run_pass(
         return None
     start = time.monotonic()
     present = {c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells}
-    report, probes = Report([]), []
+    report, probes, checked = Report([]), [], []
     rng = np.random.default_rng(seed)
     for probe in spec.probes:
         tests = tuple(t for t in probe.tests if t in present)
         if not tests:
             continue
+        checked.append(probe)
         if set(tests) & passed_tests:
             probes.append((probe, probe.cases(rng)))
             report.verdicts.append(Verdict(probe.function, tests, "pass"))
@@ -420,24 +432,25 @@ def run_pass(
             )
     if probes:
         results = ask(spec.module, nb, template, probes, policy, timeout, report)
-        by_function = {v.function: v for v in report.verdicts}
+        by_key = {p.key: v for p, v in zip(checked, report.verdicts, strict=True)}
         for probe, cases in probes:
-            why = judge(probe, cases, results.get(probe.function), report.problem)
+            why = judge(probe, cases, results.get(probe.key), report.problem)
             if why:
-                by_function[probe.function].status = "fail"
-                by_function[probe.function].message = why
+                by_key[probe.key].status = "fail"
+                by_key[probe.key].message = why
     report.seconds = time.monotonic() - start
     return report
 
 
 def ask(module, nb, template, probes, policy, timeout, report) -> dict[str, list]:
-    """Run the student's side once for every probe: function -> its outcomes, one per case."""
+    """Run the student's side once for every probe: its key -> its outcomes, one per case."""
     request = {
         "module": module,
         "cells": cells_to_run(nb, template),
         "probes": [
             {
                 "function": p.function,
+                "key": p.key,
                 "tests": list(p.tests),
                 "recipe": p.recipe,
                 "forbid": p.forbid,
@@ -451,8 +464,9 @@ def ask(module, nb, template, probes, policy, timeout, report) -> dict[str, list
     for message in messages:
         if "cell_error" in message:
             report.cell_errors.append(message["cell_error"])
-        elif "function" in message and message["function"] not in results:
-            results[message["function"]] = message.get("outcomes", [])
+        elif "function" in message:
+            key = message.get("key") or message["function"]
+            results.setdefault(key, message.get("outcomes", []))
     report.cell_errors = report.cell_errors[:20]
     return results
 

@@ -267,11 +267,12 @@ def draw_cases(rng):
     return cases
 
 
-def sample_cases(rng):
+def seeded_and_primed_cases(rng):
+    """Priming on SumLMs, then one seeding case (test_sample_is_seeded_and_primed)."""
     seed, n = int(rng.integers(2**31 - 1)), int(rng.integers(30, 61))
     label = f"generators seeded {seed}, {seed} (another global seed) and {seed + 1}, {n} chars"
     seeding = {"label": label, "kind": "seeding", "seed": seed, "num_chars": n}
-    return [*priming_cases(rng), seeding, *draw_cases(rng)]
+    return [*priming_cases(rng), seeding]
 
 
 def _draw_case(case) -> DrawCase:
@@ -320,5 +321,17 @@ PROBES = {
     "stream_windows": Method("windows_listed", windows_cases, _none, windows_compare),
     "detach_state": Method("detach_run", detach_cases, _none, detach_compare),
     **MODEL_PROBES,
-    "sample": Method("sample_run", sample_cases, _none, sample_compare),
+    # one probe per test cell, each for its own property: a wrong temperature costs that test
+    "sample": (
+        Method(
+            "sample_run",
+            seeded_and_primed_cases,
+            _none,
+            sample_compare,
+            ("test_sample_is_seeded_and_primed",),
+        ),
+        Method(
+            "sample_run", draw_cases, _none, sample_compare, ("test_sample_temperature_and_top_k",)
+        ),
+    ),
 }

@@ -151,7 +151,8 @@ def answer(module, namespace, probe) -> dict:
             outcomes.append({"value": encode(got)})
         except BaseException as err:
             outcomes.append({"error": _short(err)})
-    return {"function": probe["function"], "outcomes": outcomes}
+    key = probe.get("key") or probe["function"]
+    return {"function": probe["function"], "key": key, "outcomes": outcomes}
 
 
 def run(request: dict, send) -> None:

@@ -427,6 +427,9 @@ class Worker:
             return
         with Gradebook(self.db_url) as gb:
             sub = gb.find_submission(job.lesson, job.student)
+            comments: dict[str, list[str]] = {}  # function -> why, for each probe it failed
+            for verdict in report.failed:
+                comments.setdefault(verdict.function, []).append(verdict.message)
             for nb_ in sub.notebooks:
                 for verdict in report.failed:
                     for test in verdict.tests:
@@ -444,7 +447,8 @@ class Worker:
                         comment = gb.find_comment(
                             verdict.function, nb_.name, job.lesson, job.student
                         )
-                        comment.manual_comment = f"Checked outside the notebook: {verdict.message}"
+                        why = "; and ".join(comments[verdict.function])
+                        comment.manual_comment = f"Checked outside the notebook: {why}"
                     except MissingEntry:
                         pass
                 nb_.flagged = True
