@@ -132,8 +132,9 @@ check_rnn_cell_forward(rnn_cell_forward)
 # $$h_t = \tanh\left(X_{:,t} W_{xh} + h_{t-1} W_{hh} + b_h\right), \qquad t = 1, \dots, T,$$
 #
 # and returns **all** hidden states $H_{\text{all}}$, shape $(B, T, H)$, for models that
-# predict at every step, plus the **last** one, $h_T$ of shape $(B, H)$, for models that
-# summarise a whole sequence (lesson 05 classifies reviews from it).
+# predict at every step, plus the **last** one, $h_T$ of shape $(B, H)$, the simplest summary
+# of a whole sequence. (Lesson 05's review classifier does better with a summary of all the
+# states: the mean and the maximum over each review's real steps.)
 
 # %% [markdown]
 # ### Exercise 2 — `rnn_forward`
@@ -405,10 +406,13 @@ check_next_symbol_model(model, PATTERN, burn_in=BURN_IN)
 
 # %% [markdown]
 # **Reading the curve.** The loss first drops to a plateau near $0.17$ and stays there for a
-# while before falling again. The plateau has a meaning: a model that remembers only the last
-# one or two symbols predicts everything except what follows the `a` after `ab`, which is `c`
-# or `d` with equal odds. Those are 2 of the 8 positions, each costing $\log 2$, so the loss is
-# $\tfrac{2}{8}\log 2 \approx 0.173$. Leaving the plateau means learning to look three steps back.
+# while before falling again. The plateau has a meaning. A model that sees only the current
+# symbol is sure after `b`, `c` and `d` (an `a` follows) but not after `a`, which is followed
+# by `b`, `c`, `b`, `d`: half of the positions cost $\tfrac12\log 2 + \tfrac12\log 4$, a loss
+# of about $0.52$. A model that also remembers the symbol before knows everything except
+# what follows the `a` after `ba`, which is `c` or `d` with equal odds. Those are 2 of the 8
+# positions, each costing $\log 2$, so the loss is $\tfrac{2}{8}\log 2 \approx 0.173$: the
+# plateau. Leaving it means learning to look three steps back.
 #
 # ### What did the hidden state learn?
 # Each column is a time step, each row one of the 32 hidden units. The state settles into a

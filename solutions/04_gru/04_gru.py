@@ -238,15 +238,16 @@ check_gru_forward(gru_forward, zero_h0=True)
 # The gates and the interpolation $h_t = (1 - z_t) \odot n_t + z_t \odot h_{t-1}$ are the same
 # in both. Yet these are two different models, not two ways of writing one:
 # $(r_t \odot h_{t-1}) W_{hn}^\top$ scales the *inputs* of the product unit by unit,
-# $r_t \odot (h_{t-1} W_{hn}^\top)$ scales its *outputs*. They agree only when $r_t$ is the
-# same for every unit and $b_{hn} = 0$; with $r_t = 0$, Cho's candidate still contains
-# $b_{hn}$ and PyTorch's does not.
+# $r_t \odot (h_{t-1} W_{hn}^\top)$ scales its *outputs*. In general they differ. They agree
+# when $r_t \equiv 1$ (whatever $b_{hn}$), or when $r_t$ is the same for every unit and
+# $b_{hn} = 0$; with $r_t = 0$, Cho's candidate still contains $b_{hn}$ and PyTorch's does not.
 #
 # **Why PyTorch does it this way.** In its form, $h_{t-1} W_{hh}^\top$ for all three blocks is
 # one matrix product that does not wait for $r_t$: one large product per step, then
 # element-wise work. In Cho's form the $W_{hn}$ product needs $r_t$ first, so each step makes
-# two dependent products. NVIDIA's cuDNN defines its GRU the first way, and PyTorch follows it
-# so that the same weights give the same results on CPU and GPU.
+# two dependent products. NVIDIA's cuDNN defines its GRU with the reset gate applied *after*
+# the product with $W_{hn}$ (PyTorch's form, often called "reset after"), and PyTorch follows
+# it so that the same weights give the same results on CPU and GPU.
 #
 # You will meet both. Keras' `GRU(reset_after=True)` (the default in TensorFlow 2, and required
 # for its cuDNN kernel) is PyTorch's form, `reset_after=False` Cho's; the ONNX `GRU` operator
@@ -374,7 +375,8 @@ check_recurrent_num_params(recurrent_num_params)
 #
 # ## 5. A long-range memory task: the adding problem
 #
-# The adding problem (Hochreiter & Schmidhuber, 1997) is a classic test of memory. Each step
+# The adding problem is a classic test of memory, introduced by Hochreiter & Schmidhuber
+# (1997); we use the simpler variant of Le, Jaitly & Hinton (2015). Each step
 # carries two numbers: a value drawn uniformly from $[0, 1)$ and a marker, 0 or 1. Exactly two
 # steps are marked, one in the first half of the sequence and one in the second; the target,
 # given after the last step, is the **sum of the two marked values**. To solve it, a model must
@@ -628,11 +630,11 @@ for label, (B, H) in sizes.items():
 # - on an NVIDIA GPU hands the whole layer, forward and backward, to **cuDNN**, which does the
 #   element-wise work of each step in a single fused kernel.
 #
-# What the fused version saves is a fixed cost per operation, so the ratio depends on how much
-# arithmetic each step does. On the course's 2-core CPU test machine we measured, forward only,
-# 5 to 6x for small steps and 1 to 1.5x for large ones, where the matrix products dominate and
-# cost the same in both; with the backward pass the two were within about 1.5x: on a CPU,
-# `nn.GRU`'s backward pass gains little over yours. On a GPU every small operation is a kernel
+# What the built-in layer saves is a fixed cost per operation, so the ratio depends on how
+# much arithmetic each step does: expect the largest gap for small steps, and a small one for
+# large steps, where the matrix products dominate and cost the same in both. On a CPU the
+# backward passes are often closer than the forward ones. The numbers printed above are this
+# notebook's own, on its own device and load: read them, not ours. On a GPU every small operation is a kernel
 # launch of several microseconds, so a loop like yours is limited by launches rather than
 # arithmetic even for large steps, and the gap widens: run this cell on a GPU to measure it.
 # One cost remains in every implementation: step $t$ needs $h_{t-1}$, so the $T$ steps run one

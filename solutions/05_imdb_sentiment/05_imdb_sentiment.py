@@ -896,11 +896,12 @@ plot_bars(
 plt.show()
 
 # %% [markdown]
-# What we measured on one core of a 2-core CPU (the `cpu` configuration, 20 batches each):
+# What we measured on one core of a 2-core CPU (the `cpu` configuration, 30 batches each):
 # padded + bucketed batches trained at about 81,000 real tokens per second, random batches at
 # 32,000 (42% of what they computed was padding), packed batches at 4,700. On a CPU, PyTorch
-# runs a packed sequence step by step with a shrinking batch, while a padded batch is one
-# fused call; bucketing buys nearly all of packing's savings without that cost. cuDNN, on a
+# runs a packed sequence step by step with a shrinking batch, one small matrix product per
+# step and direction, while a padded batch runs every review at every step in the same
+# product, padding included; bucketing removes most of that padding at no such cost. cuDNN, on a
 # GPU, has fused kernels for packed sequences too: run this cell there and compare. Measure,
 # don't guess.
 #
@@ -1024,8 +1025,10 @@ grade_imdb_checkpoint(CHECKPOINT_PATH)
 # 3. Keep only the first `max_len` tokens instead of the first and last halves. Which reviews
 #    change their prediction?
 # 4. The 50,000 unlabelled reviews (`imdb.unsup`) are from the same distribution: pre-train
-#    the embedding and RNN as a language model on them (lesson 07 does this) and fine-tune.
-# 5. A GPU without bfloat16 or float16 tensor cores (or a CPU): how much does AMP change?
+#    the embedding and RNN as a language model on them and fine-tune. (Lesson 06 trains a
+#    language model on these reviews, character by character.)
+# 5. A GPU without bfloat16 or float16 tensor cores: how much does AMP change? (On a CPU
+#    this notebook switches autocast off: `train_one_epoch` enables it only on CUDA.)
 #
 # ## Summary
 # - Text becomes tensors in three steps, all decided on training data only: a tokenizer,
