@@ -405,3 +405,21 @@ def test_the_graders_train_step_cases_test_the_step_itself(ref):
     rejection(LESSON, "train_step", dirty, "from fresh gradients")
     rejection(LESSON, "train_step", twice, r"optimizer.step\(\) 2 times")
     rejection(LESSON, "train_step", returns_a_tensor, "a float")
+
+
+def test_layer_check_catches_a_state_made_on_the_cpu(ref):
+    """The lesson says: allocate on X.device. A zero state made without it passes on a CPU, and
+    fails on a GPU; the check runs the layer on "meta" inputs to find it without one."""
+    cell = ref["rnn_cell_forward"]
+
+    def zeros_on_the_cpu(X, h0, W_xh, W_hh, b_h):
+        h = torch.zeros(X.shape[0], W_hh.shape[0], dtype=X.dtype) if h0 is None else h0
+        states = []
+        for t in range(X.shape[1]):
+            h = cell(X[:, t], h, W_xh, W_hh, b_h)
+            states.append(h)
+        return torch.stack(states, 1), h
+
+    check_rnn_forward(zeros_on_the_cpu)  # h0 given: nothing is allocated
+    with pytest.raises(CheckFailed, match=r"device=X\.device"):
+        check_rnn_forward(zeros_on_the_cpu, zero_h0=True)

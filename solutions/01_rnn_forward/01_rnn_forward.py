@@ -140,6 +140,8 @@ check_rnn_cell_forward(rnn_cell_forward)
 # ### Exercise 2 — `rnn_forward`
 # Loop over time, call your cell, collect the states. Allocate new tensors on the inputs'
 # device and dtype (`device=X.device, dtype=X.dtype`), so that the same code runs on a GPU.
+# The test checks it without a GPU: it also runs your layer on PyTorch's `meta` device, whose
+# tensors have shapes but no data, where a tensor made on the CPU is an error.
 
 
 # %% nbgrader={"grade": false, "grade_id": "rnn_forward", "locked": false, "schema_version": 3, "solution": true, "task": false}
@@ -170,8 +172,9 @@ H_all, h_T = rnn_forward(X, None, W_xh, W_hh, b_h)
 print(H_all.shape, h_T.shape, torch.equal(H_all[:, -1], h_T))
 
 # %% nbgrader={"grade": true, "grade_id": "test_rnn_forward_matches_torch", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-"""rnn_forward matches torch.nn.RNN: all states, the last state, h0 given or None.
-When graded, more cases are checked outside the notebook."""
+"""rnn_forward matches torch.nn.RNN: all states, the last state, h0 given or None, and a
+missing h0 is made on the inputs' device. When graded, more cases are checked outside the
+notebook."""
 check_rnn_forward(rnn_forward)
 check_rnn_forward(rnn_forward, zero_h0=True)
 

@@ -155,6 +155,8 @@ def check_rnn_forward(
     want_all, want_T = reference_rnn_forward(X, h0, W_xh, W_hh, b_h)
     ok_all, ok_T = matches(H_all, want_all, **tol), matches(h_T, want_T, **tol)
     if ok_all and ok_T:
+        if h0 is None and device == "cpu":
+            _expect_outputs_on_the_inputs_device(rnn_forward, B, T, D, H, dtype)
         print(
             f"rnn_forward matches torch.nn.RNN (B={B}, T={T}, D={D}, H={H}, {dtype}, "
             f"h0={'None' if h0 is None else 'given'})."
@@ -188,6 +190,22 @@ def check_rnn_forward(
         hint="h_T must be the hidden state after the last step, H_all[:, -1].",
         **tol,
     )
+
+
+def _expect_outputs_on_the_inputs_device(rnn_forward, B, T, D, H, dtype):
+    """Run on "meta" tensors (shapes, no data): a tensor made on the CPU inside fails."""
+    shapes = ((B, T, D), (D, H), (H, H), (H,))
+    X, W_xh, W_hh, b_h = (torch.empty(s, dtype=dtype, device="meta") for s in shapes)
+    hint = (
+        "rnn_forward made a tensor on the CPU while its inputs were elsewhere (the check ran it "
+        "on PyTorch's 'meta' device): create new tensors with device=X.device, dtype=X.dtype."
+    )
+    try:
+        out = rnn_forward(X, None, W_xh, W_hh, b_h)
+    except (RuntimeError, NotImplementedError) as err:
+        raise CheckFailed(f"{hint} ({type(err).__name__}: {err})") from None
+    if not all(isinstance(t, torch.Tensor) and t.device.type == "meta" for t in out):
+        raise CheckFailed(hint)
 
 
 # ----------------------------------------------------------------------------- loading
