@@ -331,6 +331,22 @@ def test_pooling_that_counts_padding_is_caught():
     fails(check_masked_max, max_times_mask, match="-inf")
 
 
+def test_pooling_checks_catch_lengths_left_on_the_cpu():
+    """train_one_epoch keeps lengths on the CPU: pooling that does not move them works on a
+    CPU and crashes on a GPU. The checks find it with states on the meta device."""
+
+    def mean_on_lengths_device(H, lengths):
+        mask = torch.arange(H.shape[1]) < lengths[:, None]  # on the lengths' device
+        return (H * mask[:, :, None]).sum(1) / lengths[:, None].to(H.dtype)
+
+    def max_on_lengths_device(H, lengths):
+        mask = torch.arange(H.shape[1]) < lengths[:, None]
+        return H.masked_fill(~mask[:, :, None], float("-inf")).amax(1)
+
+    fails(check_masked_mean, mean_on_lengths_device, match=r"lengths\.to\(H\.device\)")
+    fails(check_masked_max, max_on_lengths_device, match=r"lengths\.to\(H\.device\)")
+
+
 def test_the_graders_pooling_cases_catch_float32_and_gradient_bugs(ref):
     def always_double(H, lengths):
         return ref["masked_mean"](H.double(), lengths)

@@ -495,7 +495,8 @@ def masked_mean(H, lengths):
         H: (B, T, D) states.  lengths: (B,) int64, each in 1..T.
     Returns:
         (B, D), the dtype of H.
-    Hint: the mask `torch.arange(T, device=H.device) < lengths[:, None]` is (B, T).
+    Hint: `lengths` may be on the CPU while H is on a GPU: move it with lengths.to(H.device);
+    then the mask `torch.arange(T, device=H.device) < lengths[:, None]` is (B, T).
     """
     ### BEGIN SOLUTION
     lengths = lengths.to(H.device)
@@ -526,7 +527,8 @@ def masked_max(H, lengths):
         H: (B, T, D) states.  lengths: (B,) int64, each in 1..T.
     Returns:
         (B, D), the dtype of H.
-    Hint: fill the padded places with -inf before taking the max over dim 1.
+    Hint: the mask as in masked_mean (lengths moved to H's device); fill the padded places
+    with -inf before taking the max over dim 1.
     """
     ### BEGIN SOLUTION
     lengths = lengths.to(H.device)

@@ -265,3 +265,24 @@ class RecordingSGD(torch.optim.SGD):
             )
         )
         return super().step(closure)
+
+
+_MIXED = ("is not on the expected device", "on the same device")
+
+
+def device_mix_problem(fn, *args) -> str | None:
+    """Run ``fn`` with some arguments on PyTorch's "meta" device (shapes, no data), a stand-in
+    for a GPU that every machine has: a tensor the function makes on the CPU, or an argument
+    it forgets to move, meets a meta tensor and PyTorch refuses. Returns that error, or why the
+    result is not on the meta device; None otherwise, also when the run failed only because
+    meta tensors hold no data (code that reads values may still be right on a GPU)."""
+    try:
+        out = fn(*args)
+    except (RuntimeError, NotImplementedError) as err:
+        return f"{err}" if any(m in str(err) for m in _MIXED) else None
+    except Exception:
+        return None  # not a device problem: the numeric checks judge the rest
+    outs = out if isinstance(out, tuple | list) else (out,)
+    if any(isinstance(t, torch.Tensor) and t.device.type != "meta" for t in outs):
+        return "its result is on the CPU, not on the device of its inputs"
+    return None

@@ -7,6 +7,7 @@ from torch.nn.utils.rnn import pad_sequence
 from rnncourse.checks._core import (
     CheckFailed,
     call_student,
+    device_mix_problem,
     expect_close,
     expect_tensor,
 )
@@ -38,6 +39,14 @@ def _check_pool(student, name, reduce, wrong, *, lengths, dim, dtype, seed, fill
         "compare with each sequence's own H[b, :lengths[b]].",
     )
     expect_close("the pooled states", got.detach(), want, hint=hint, **tol)
+    # as train_one_epoch calls it on a GPU: the states there, the lengths still on the CPU
+    problem = device_mix_problem(student, torch.empty(H.shape, dtype=dtype, device="meta"), lens)
+    if problem:
+        raise CheckFailed(
+            f"{name} mixes devices when the states are on a GPU and the lengths on the CPU "
+            f"(as in train_one_epoch; the check used PyTorch's 'meta' device): move them with "
+            f"lengths.to(H.device) first. ({problem})"
+        )
 
 
 def check_masked_mean(
