@@ -328,6 +328,12 @@ check_sequence_loss(sequence_loss)
 #
 # The model below embeds each symbol as a one-hot vector, runs **your** `rnn_forward`, and
 # reads out logits with $y_t = h_t W_{hy} + b_y$. Autograd differentiates through your loop.
+#
+# **One-hot inputs and embeddings.** A one-hot vector times $W_{xh}$ only *selects a row*:
+# for symbol $i$, $\mathrm{onehot}(i)\, W_{xh} = W_{xh}[i]$. So the input term of the cell is
+# a learned vector per symbol, looked up in a table. That table is what `nn.Embedding` holds
+# (lesson 05 and later): it indexes the row directly instead of multiplying by a mostly-zero
+# vector, the same function at a fraction of the cost when there are thousands of symbols.
 
 # %%
 PATTERN, ALPHABET = encode_pattern("abacabad")
@@ -434,6 +440,24 @@ ax = plot_heatmap(
 )
 ax.set_xticks(range(24), [ALPHABET[i] for i in X[0]])
 plt.show()
+
+# %% [markdown]
+# ### Letting the model write (a preview of lesson 06)
+#
+# A model that predicts the next symbol can also *generate*: give it a start, take its most
+# likely next symbol, append it, and repeat. (Our model re-reads the whole sequence at every
+# step, which is fine for 30 symbols; lesson 06 carries the state instead, and samples from
+# the predicted distribution rather than taking its argmax.) From `ab` alone it cannot know
+# which half of the pattern it is in — `abac` and `abad` both start that way — so it commits
+# to one, and from then on continues the pattern exactly.
+
+# %%
+written = [ALPHABET.index(ch) for ch in "ab"]  # the start we give it
+with torch.no_grad():
+    for _ in range(30):
+        logits = model(torch.tensor([written]))  # (1, t, V)
+        written.append(int(logits[0, -1].argmax()))
+print("".join(ALPHABET[i] for i in written))
 
 # %% [markdown]
 # ## Exercises to go further (not graded)
