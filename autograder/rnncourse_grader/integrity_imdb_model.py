@@ -55,13 +55,13 @@ def _masked(H, lengths):
 
 
 def reference_masked_mean(H, lengths):
-    """(B, T, D), (B,) -> the mean over each sequence's real steps, (B, D)."""
+    """(B, T, H), (B,) -> the mean over each sequence's real steps, (B, H)."""
     mask = _masked(H, lengths)[:, :, None]
     return H.masked_fill(~mask, 0).sum(1) / lengths.to(H.device)[:, None].to(H.dtype)
 
 
 def reference_masked_max(H, lengths):
-    """(B, T, D), (B,) -> the elementwise max over each sequence's real steps, (B, D)."""
+    """(B, T, H), (B,) -> the elementwise max over each sequence's real steps, (B, H)."""
     return H.masked_fill(~_masked(H, lengths)[:, :, None], float("-inf")).amax(1)
 
 

@@ -472,13 +472,14 @@ test_batches = Batches(test_ids, test_split.labels, 256, shuffle=False)
 # %% [markdown]
 # ## 5. Pooling over time, without the padding
 #
-# A recurrent layer returns one state per step, $H \in \mathbb{R}^{B \times T \times D}$. A
+# A recurrent layer returns one state per step, $H_{\text{all}} \in \mathbb{R}^{B \times T \times H}$
+# (as in lesson 01: $H$ is the width of a state, $2h$ for a bidirectional layer). A
 # classifier needs one vector per review. Taking the last state is the classic choice, but a
 # review's verdict can sit anywhere, and with padding the "last" state is a padded one. We
 # **pool** over the real steps instead: the mean and the maximum,
 #
-# $$\bar h_b = \frac{1}{L_b} \sum_{t < L_b} H_{b,t}, \qquad
-#   \hat h_{b} = \max_{t < L_b} H_{b,t} \quad \text{(elementwise)} .$$
+# $$\bar h_b = \frac{1}{L_b} \sum_{t < L_b} H_{\text{all}, b, t}, \qquad
+#   \hat h_{b} = \max_{t < L_b} H_{\text{all}, b, t} \quad \text{(elementwise)} .$$
 #
 # The padded steps must not count: dividing by $T$ instead of $L_b$ shrinks short reviews'
 # features, and a padded state can hold any value (the RNN keeps running over padding), so
@@ -488,27 +489,27 @@ test_batches = Batches(test_ids, test_split.labels, 256, shuffle=False)
 
 
 # %% nbgrader={"grade": false, "grade_id": "masked_mean", "locked": false, "schema_version": 3, "solution": true, "task": false}
-def masked_mean(H, lengths):
+def masked_mean(H_all, lengths):
     """Mean over the first lengths[b] steps of each sequence.
 
     Args:
-        H: (B, T, D) states.  lengths: (B,) int64, each in 1..T.
+        H_all: (B, T, H) states.  lengths: (B,) int64, each in 1..T.
     Returns:
-        (B, D), the dtype of H.
-    Hint: `lengths` may be on the CPU while H is on a GPU: move it with lengths.to(H.device);
-    then the mask `torch.arange(T, device=H.device) < lengths[:, None]` is (B, T).
+        (B, H), the dtype of H_all.
+    Hint: `lengths` may be on the CPU while H_all is on a GPU: lengths.to(H_all.device);
+    then the mask `torch.arange(T, device=H_all.device) < lengths[:, None]` is (B, T).
     """
     ### BEGIN SOLUTION
-    lengths = lengths.to(H.device)
-    mask = torch.arange(H.shape[1], device=H.device) < lengths[:, None]  # (B, T)
-    total = H.masked_fill(~mask[:, :, None], 0).sum(dim=1)  # (B, D)
-    return total / lengths[:, None].to(H.dtype)  # (B, D)
+    lengths = lengths.to(H_all.device)
+    mask = torch.arange(H_all.shape[1], device=H_all.device) < lengths[:, None]  # (B, T)
+    total = H_all.masked_fill(~mask[:, :, None], 0).sum(dim=1)  # (B, H)
+    return total / lengths[:, None].to(H_all.dtype)  # (B, H)
     ### END SOLUTION
 
 
 # %%
-H = torch.tensor([[[1.0], [3.0], [100.0]], [[2.0], [-5.0], [7.0]]])  # (B=2, T=3, D=1)
-print(masked_mean(H, torch.tensor([2, 3])).flatten(), "should be [2, 4/3]")
+H_all = torch.tensor([[[1.0], [3.0], [100.0]], [[2.0], [-5.0], [7.0]]])  # (B=2, T=3, H=1)
+print(masked_mean(H_all, torch.tensor([2, 3])).flatten(), "should be [2, 4/3]")
 
 # %% nbgrader={"grade": true, "grade_id": "test_masked_mean_ignores_padding", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 """masked_mean averages the real steps only, whatever the padded states hold.
@@ -520,25 +521,25 @@ check_masked_mean(masked_mean)
 
 
 # %% nbgrader={"grade": false, "grade_id": "masked_max", "locked": false, "schema_version": 3, "solution": true, "task": false}
-def masked_max(H, lengths):
+def masked_max(H_all, lengths):
     """Elementwise maximum over the first lengths[b] steps of each sequence.
 
     Args:
-        H: (B, T, D) states.  lengths: (B,) int64, each in 1..T.
+        H_all: (B, T, H) states.  lengths: (B,) int64, each in 1..T.
     Returns:
-        (B, D), the dtype of H.
-    Hint: the mask as in masked_mean (lengths moved to H's device); fill the padded places
+        (B, H), the dtype of H_all.
+    Hint: the mask as in masked_mean (lengths on H_all's device); fill the padded places
     with -inf before taking the max over dim 1.
     """
     ### BEGIN SOLUTION
-    lengths = lengths.to(H.device)
-    mask = torch.arange(H.shape[1], device=H.device) < lengths[:, None]  # (B, T)
-    return H.masked_fill(~mask[:, :, None], float("-inf")).amax(dim=1)  # (B, D)
+    lengths = lengths.to(H_all.device)
+    mask = torch.arange(H_all.shape[1], device=H_all.device) < lengths[:, None]  # (B, T)
+    return H_all.masked_fill(~mask[:, :, None], float("-inf")).amax(dim=1)  # (B, H)
     ### END SOLUTION
 
 
 # %%
-print(masked_max(-H, torch.tensor([2, 3])).flatten(), "should be [-1, 5]")
+print(masked_max(-H_all, torch.tensor([2, 3])).flatten(), "should be [-1, 5]")
 
 # %% nbgrader={"grade": true, "grade_id": "test_masked_max_ignores_padding", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 """masked_max takes the maximum over the real steps only, negative states included.
@@ -549,11 +550,11 @@ check_masked_max(masked_max)
 # ## 6. The model
 #
 # $$E = \operatorname{Embedding}(X) \in \mathbb{R}^{B \times T \times e}, \qquad
-#   H = [\overrightarrow{H}; \overleftarrow{H}] = \operatorname{BiRNN}(E) \in \mathbb{R}^{B \times T \times 2h},$$
+#   H_{\text{all}} = [\overrightarrow{H}_{\text{all}}; \overleftarrow{H}_{\text{all}}] = \operatorname{BiRNN}(E) \in \mathbb{R}^{B \times T \times 2h},$$
 # $$z = W\,\operatorname{dropout}\big([\bar h; \hat h]\big) + b \in \mathbb{R}^{B \times 2} .$$
 #
 # The forward direction reads the review left to right, the backward one right to left, so
-# every $H_{b,t}$ knows the whole review. Dropout acts on the embeddings and on the pooled
+# every $H_{\text{all}, b, t}$ knows the whole review. Dropout acts on the embeddings and on the pooled
 # features; `nn.Embedding(..., padding_idx=PAD_ID)` keeps the `<pad>` vector at zero.
 #
 # **Padding and the backward direction.** Run over a padded batch, the backward RNN starts in
@@ -614,11 +615,12 @@ class SentimentRNN(nn.Module):
         E = self.dropout(self.embedding(X))  # (B, T, e)
         if self.packed:
             packed = pack_padded_sequence(E, lengths.cpu(), batch_first=True, enforce_sorted=False)
-            H, _ = self.rnn(packed)
-            H, _ = pad_packed_sequence(H, batch_first=True, total_length=X.shape[1])  # (B, T, 2h)
+            H_all, _ = self.rnn(packed)
+            H_all, _ = pad_packed_sequence(H_all, batch_first=True, total_length=X.shape[1])
         else:
-            H, _ = self.rnn(E)  # (B, T, 2h)
-        features = torch.cat([masked_mean(H, lengths), masked_max(H, lengths)], dim=-1)  # (B, 4h)
+            H_all, _ = self.rnn(E)  # (B, T, 2h)
+        pooled = [masked_mean(H_all, lengths), masked_max(H_all, lengths)]
+        features = torch.cat(pooled, dim=-1)  # (B, 4h)
         return self.fc(self.dropout(features))  # (B, 2)
         ### END SOLUTION
 

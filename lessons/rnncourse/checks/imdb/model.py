@@ -15,7 +15,7 @@ from rnncourse.checks.imdb.data import PAD_ID
 
 
 def _padded_states(lengths, dim, *, dtype, seed, fill):
-    """Sequences (L_b, D) and their padded stack (B, T, D) whose padded places hold ``fill``."""
+    """Sequences (L_b, H) and their padded stack (B, T, H) whose padded places hold ``fill``."""
     g = torch.Generator().manual_seed(seed)
     seqs = [torch.randn(n, dim, generator=g, dtype=torch.float64).to(dtype) for n in lengths]
     H = pad_sequence(seqs, batch_first=True, padding_value=fill)
@@ -32,11 +32,11 @@ def _check_pool(student, name, reduce, wrong, *, lengths, dim, dtype, seed, fill
     want = torch.stack([reduce(s) for s in seqs])  # (B, D)
     expect_tensor("the pooled states", got, want.shape, "(B, D)")
     if got.dtype != dtype:
-        raise CheckFailed(f"{name} returns {got.dtype}; expected the dtype of H, {dtype}.")
+        raise CheckFailed(f"{name} returns {got.dtype}; expected the dtype of H_all, {dtype}.")
     tol = {"rtol": 1e-10, "atol": 1e-10} if dtype == torch.float64 else {"rtol": 1e-5, "atol": 1e-5}
     hint = next(
         (h for h, candidate in wrong(H, lens, real) if torch.allclose(got, candidate, **tol)),
-        "compare with each sequence's own H[b, :lengths[b]].",
+        "compare with each sequence's own H_all[b, :lengths[b]].",
     )
     expect_close("the pooled states", got.detach(), want, hint=hint, **tol)
     # as train_one_epoch calls it on a GPU: the states there, the lengths still on the CPU
@@ -45,14 +45,14 @@ def _check_pool(student, name, reduce, wrong, *, lengths, dim, dtype, seed, fill
         raise CheckFailed(
             f"{name} mixes devices when the states are on a GPU and the lengths on the CPU "
             f"(as in train_one_epoch; the check used PyTorch's 'meta' device): move them with "
-            f"lengths.to(H.device) first. ({problem})"
+            f"lengths.to(H_all.device) first. ({problem})"
         )
 
 
 def check_masked_mean(
     masked_mean, *, lengths=(6, 1, 3, 4), dim=3, dtype=torch.float64, seed=0, fill=1e3
 ):
-    """masked_mean(H (B, T, D), lengths (B,)) -> mean over the real steps, (B, D)."""
+    """masked_mean(H_all (B, T, H), lengths (B,)) -> mean over the real steps, (B, H)."""
     mask = lambda real: real[:, :, None].to(dtype)  # noqa: E731
 
     def wrong(H, lens, real):
@@ -86,7 +86,7 @@ def check_masked_mean(
 def check_masked_max(
     masked_max, *, lengths=(6, 1, 3, 4), dim=3, dtype=torch.float64, seed=0, fill=-1e3
 ):
-    """masked_max(H (B, T, D), lengths (B,)) -> elementwise max over the real steps, (B, D)."""
+    """masked_max(H_all (B, T, H), lengths (B,)) -> elementwise max over the real steps, (B, H)."""
 
     def wrong(H, lens, real):
         zeroed = H * real[:, :, None].to(dtype)
