@@ -157,6 +157,23 @@ def run(lesson, data, config, *, device, packed, bucket, workers, seed, config_n
     }
 
 
+def append_result(result: dict, device: torch.device, out: Path) -> None:
+    """Print one run's JSON line, with the device and software it ran on, and append it."""
+    result = result | {
+        "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "torch_threads": torch.get_num_threads(),
+        "cpus": os.cpu_count(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+    }
+    line = json.dumps(result)
+    print(line, flush=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("a") as f:
+        f.write(line + "\n")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
@@ -219,19 +236,7 @@ def main(argv=None) -> int:
             config_name=args.config,
             epochs=args.epochs,
         )
-        result |= {
-            "device": str(device),
-            "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-            "torch_threads": torch.get_num_threads(),
-            "cpus": os.cpu_count(),
-            "torch": torch.__version__,
-            "python": platform.python_version(),
-        }
-        line = json.dumps(result)
-        print(line, flush=True)
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        with args.out.open("a") as f:
-            f.write(line + "\n")
+        append_result(result, device, args.out)
     return 0
 
 

@@ -17,16 +17,14 @@ Examples:
 """
 
 import argparse
-import json
 import math
 import os
-import platform
 import sys
 import time
 from pathlib import Path
 
 import torch
-from bench_imdb_train import lesson_definitions
+from bench_imdb_train import append_result, lesson_definitions
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "lm.jsonl"
@@ -137,19 +135,7 @@ def main(argv=None) -> int:
         result = run(
             lesson, corpus, config, device=device, seed=seed, seconds=seconds, config_name=name
         )
-        result |= {
-            "device": str(device),
-            "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-            "torch_threads": torch.get_num_threads(),
-            "cpus": os.cpu_count(),
-            "torch": torch.__version__,
-            "python": platform.python_version(),
-        }
-        line = json.dumps(result)
-        print(line, flush=True)
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        with args.out.open("a") as f:
-            f.write(line + "\n")
+        append_result(result, device, args.out)
     return 0
 
 
