@@ -20,6 +20,7 @@ import importlib
 import json
 import os
 import sys
+import types
 
 ALLOWED_DTYPES = {"float64", "float32", "int64", "bool"}
 # The ATen operators behind each built-in module, refused at the torch-function level too: this
@@ -155,6 +156,29 @@ def answer(module, namespace, probe) -> dict:
     return {"function": probe["function"], "key": key, "outcomes": outcomes}
 
 
+class Withheld(types.ModuleType):
+    """Stands in for a module that holds this lesson's answers (``WITHHELD`` of the lesson's
+    integrity module): any use of it raises ImportError with the reason."""
+
+    def __getattr__(self, attr):
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        raise ImportError(
+            f"{self.__name__} holds this lesson's answers (for later lessons); it is not "
+            "available while your own answers are graded"
+        )
+
+
+def withhold(names) -> None:
+    """Make the modules ``names`` unusable from here on: imports and attribute access fail."""
+    for name in names:
+        sys.modules[name] = Withheld(name)
+        parent, _, child = name.rpartition(".")
+        if parent in sys.modules:
+            with contextlib.suppress(AttributeError):
+                delattr(sys.modules[parent], child)
+
+
 def run(request: dict, send) -> None:
     """Run the cells in notebook order; probe each function where its first test cell stands.
 
@@ -164,6 +188,7 @@ def run(request: dict, send) -> None:
     """
     namespace = {"__name__": "__main__", "__builtins__": __builtins__}
     module = importlib.import_module(request["module"])
+    withhold(getattr(module, "WITHHELD", ()))  # after the grader's own imports, which use them
     waiting = list(request["probes"])
     for cell in request["cells"]:
         if cell["kind"] == "test":

@@ -29,8 +29,13 @@ class CheckpointError(ValueError):
     """A checkpoint is missing, unsafe or malformed; the message says which and what to do."""
 
 
-def read_checkpoint(path: str | os.PathLike, *, max_bytes: int = MAX_BYTES) -> dict:
-    """Load a lesson-05 checkpoint with ``weights_only=True`` and check its structure."""
+def read_checkpoint(
+    path: str | os.PathLike, *, max_bytes: int = MAX_BYTES, max_len: bool = True
+) -> dict:
+    """Load a lesson-05 checkpoint with ``weights_only=True`` and check its structure.
+
+    ``max_len=False`` reads a language model's checkpoint (lesson 07), which has no clip
+    length: the same structure without ``max_len``."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(
@@ -56,7 +61,7 @@ def read_checkpoint(path: str | os.PathLike, *, max_bytes: int = MAX_BYTES) -> d
             f"{path} is not a readable torch checkpoint (truncated or not written by "
             f"torch.save?): {type(err).__name__}: {err}"
         ) from None
-    return validate_checkpoint(checkpoint, str(path))
+    return validate_checkpoint(checkpoint, str(path), max_len=max_len)
 
 
 def _refused_global(err: Exception) -> str:
@@ -65,16 +70,17 @@ def _refused_global(err: Exception) -> str:
     return f" (refused: {found.group(1)})" if found else ""
 
 
-def validate_checkpoint(checkpoint, name: str = "the checkpoint") -> dict:
-    """Check the lesson-05 structure; return the checkpoint unchanged."""
+def validate_checkpoint(checkpoint, name: str = "the checkpoint", *, max_len: bool = True) -> dict:
+    """Check the lesson-05 structure (without ``max_len`` if False); return it unchanged."""
     if not isinstance(checkpoint, dict):
         raise CheckpointError(f"{name} holds a {type(checkpoint).__name__}; expected a dict.")
-    missing = sorted(set(REQUIRED) - set(checkpoint))
+    required = REQUIRED if max_len else {k: v for k, v in REQUIRED.items() if k != "max_len"}
+    missing = sorted(set(required) - set(checkpoint))
     if missing:
         raise CheckpointError(
             f"{name} lacks {', '.join(missing)}; it has {sorted(map(str, checkpoint))}."
         )
-    for key, kind in REQUIRED.items():
+    for key, kind in required.items():
         value = checkpoint[key]
         if not isinstance(value, kind) or isinstance(value, bool):
             raise CheckpointError(
@@ -99,6 +105,6 @@ def validate_checkpoint(checkpoint, name: str = "the checkpoint") -> dict:
         raise CheckpointError(
             f"{name}: model_config must map argument names to numbers, strings or booleans."
         )
-    if checkpoint["max_len"] < 1:
+    if max_len and checkpoint["max_len"] < 1:
         raise CheckpointError(f"{name}: max_len must be positive.")
     return checkpoint
