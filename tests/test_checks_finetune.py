@@ -12,20 +12,20 @@ from rnncourse.checks import (
     CheckFailed,
     check_fine_tune_step,
     check_finetuned_checkpoint_file,
+    check_finetuned_keeps_the_encoder,
     check_freeze_until,
     check_frozen_groups,
     check_lm_batches,
     check_no_test_leak,
     check_param_groups,
-    check_pretraining_helps,
     check_transfer_encoder,
     check_transfer_refuses_mismatches,
     check_warmup_decay,
 )
-from rnncourse.checks.finetune import Comparison, pretraining_problem
+from rnncourse.checks.finetune import encoder_similarity
 from rnncourse.classify import SentimentRNN, layer_groups
 from rnncourse.data import IMDBSplit
-from rnncourse.lm import batchify
+from rnncourse.lm import RecurrentLM, batchify
 from rnncourse.text import EOS, PAD, UNK, build_vocab, itos, tokenize
 from tests.course import lesson_functions
 
@@ -488,27 +488,9 @@ def test_fine_tune_step_clipping_all_parameters_passes():
 
 
 # ----------------------------------------------------------------------------- the outcomes
-def test_pretraining_rule_needs_the_margin():
-    assert pretraining_problem(Comparison(0.80, 0.76, 1000)) is None
-    assert "should win by 3%" in pretraining_problem(Comparison(0.80, 0.78, 1000))
-    assert "transferred" in pretraining_problem(Comparison(0.70, 0.72, 1000))
-
-
-class Keyword(nn.Module):
-    """Positive iff the review holds "great": a perfect model of the reviews below."""
-
-    def __init__(self, great_id, sure=True):
-        super().__init__()
-        self.great, self.sure = great_id, sure
-        self.w = nn.Parameter(torch.zeros(1))
-
-    def forward(self, X, lengths):
-        has = (X == self.great).any(1).float() if self.sure else torch.zeros(len(X))
-        return torch.stack([1 - has, has], 1) + 0 * self.w
-
-
 @pytest.fixture
 def reviews():
+    """Reviews whose label is "has the word great", both classes interleaved."""
     texts = [f"a {'great' if i % 2 else 'dull'} film number {i}" for i in range(40)]
     labels = torch.tensor([i % 2 for i in range(40)])
     n = len(texts)
@@ -517,39 +499,109 @@ def reviews():
     return split, vocab
 
 
-def save_lm_vocab(path: Path, vocab):
-    torch.save(
-        {"state_dict": {"w": torch.zeros(1)}, "vocab": itos(vocab), "model_config": {}}, path
-    )
+class KeywordRNN(SentimentRNN):
+    """A classifier with the encoder's tensors of a SentimentRNN that calls a review positive
+    iff it holds the word "great" (or, untrained, always negative)."""
+
+    def __init__(self, vocab, learned: bool):
+        super().__init__(len(vocab), 8, 8, dropout=0.0, bidirectional=False)
+        self.great, self.learned = vocab["great"], learned
+
+    def forward(self, X, lengths):
+        has = (X == self.great).any(1).float() if self.learned else torch.zeros(len(X))
+        return torch.stack([1 - has, has], 1)
+
+
+def lm_and_classifier(vocab, *, transfer=True, learn=True, seed=0):
+    """A language model and a classifier whose encoder was (or was not) copied from it."""
+    torch.manual_seed(seed)
+    lm = RecurrentLM(len(vocab), 8, 8, tie_weights=True)
+    model = KeywordRNN(vocab, learn)
+    if transfer:
+        encoder = {k: v for k, v in lm.state_dict().items() if not k.startswith("fc")}
+        model.load_state_dict(encoder, strict=False)
+    return lm, model
+
+
+def save_lm(path: Path, lm, vocab):
+    state = {k: v for k, v in lm.state_dict().items()}
+    torch.save({"state_dict": state, "vocab": itos(vocab), "model_config": {}}, path)
     return path
 
 
-def test_pretraining_helps_passes_and_fails(tmp_path, reviews):
+def test_kept_encoder_passes_for_a_transferred_trained_model(tmp_path, reviews):
     split, vocab = reviews
-    lm_path = save_lm_vocab(tmp_path / "lm.pt", vocab)
-    good, chance = Keyword(vocab["great"]), Keyword(vocab["great"], sure=False)
-    check_pretraining_helps(good, chance, vocab, lm_path, split, 50)
-    fails(check_pretraining_helps, chance, good, vocab, lm_path, split, 50, match="should win")
-    fails(check_pretraining_helps, good, good, vocab, lm_path, split, 50, match="same object")
-
-
-def test_pretraining_helps_refuses_a_rebuilt_vocabulary(tmp_path, reviews):
-    split, vocab = reviews
-    lm_path = save_lm_vocab(tmp_path / "lm.pt", vocab)
-    rebuilt = build_vocab(
-        [tokenize(t) for t in reversed(split.texts)], min_freq=2, specials=(PAD, UNK, EOS)
+    lm, model = lm_and_classifier(vocab)
+    check_finetuned_keeps_the_encoder(
+        model, vocab, save_lm(tmp_path / "lm.pt", lm, vocab), split, 20
     )
-    good, chance = Keyword(rebuilt["great"]), Keyword(rebuilt["great"], sure=False)
+
+
+def test_kept_encoder_fails_an_untransferred_model(tmp_path, reviews):
+    split, vocab = reviews
+    lm, model = lm_and_classifier(vocab, transfer=False)
+    path = save_lm(tmp_path / "lm.pt", lm, vocab)
     fails(
-        check_pretraining_helps,
-        good,
-        chance,
-        rebuilt,
-        lm_path,
+        check_finetuned_keeps_the_encoder,
+        model,
+        vocab,
+        path,
         split,
-        50,
+        20,
+        match="transfer_encoder called",
+    )
+
+
+def test_kept_encoder_fails_an_untrained_model(tmp_path, reviews):
+    split, vocab = reviews
+    lm, model = lm_and_classifier(vocab, learn=False)
+    path = save_lm(tmp_path / "lm.pt", lm, vocab)
+    fails(
+        check_finetuned_keeps_the_encoder, model, vocab, path, split, 20, match="did fine_tune_step"
+    )
+
+
+def test_kept_encoder_refuses_a_rebuilt_vocabulary(tmp_path, reviews):
+    split, vocab = reviews
+    lm, model = lm_and_classifier(vocab)
+    path = save_lm(tmp_path / "lm.pt", lm, vocab)
+    rebuilt = dict(reversed(list(vocab.items())))  # the same words, other ids
+    rebuilt = {
+        w: i
+        for i, w in enumerate([PAD, UNK, EOS] + [w for w in rebuilt if w not in (PAD, UNK, EOS)])
+    }
+    fails(
+        check_finetuned_keeps_the_encoder,
+        model,
+        rebuilt,
+        path,
+        split,
+        20,
         match="reuse the pre-training",
     )
+
+
+def test_kept_encoder_reports_a_missing_tensor(tmp_path, reviews):
+    split, vocab = reviews
+    lm, model = lm_and_classifier(vocab)
+    wide = SentimentRNN(len(vocab), 8, 12, dropout=0.0, bidirectional=False)
+    path = save_lm(tmp_path / "lm.pt", lm, vocab)
+    fails(
+        check_finetuned_keeps_the_encoder,
+        wide,
+        vocab,
+        path,
+        split,
+        20,
+        match="of the language model's shape",
+    )
+
+
+def test_encoder_similarity_is_near_zero_for_independent_weights():
+    a = SentimentRNN(50, 16, 16, bidirectional=False).state_dict()
+    b = RecurrentLM(50, 16, 16).state_dict()
+    missing, similarity = encoder_similarity(a, b)
+    assert missing == [] and abs(similarity) < 0.2
 
 
 def classifier_checkpoint(path: Path, **change):
