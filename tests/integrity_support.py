@@ -108,8 +108,8 @@ def rejection(lesson_id: str, function: str, answer, match: str, **others) -> st
 
 def nudged(value):
     """``value`` a little wrong: tensors moved by 1e-3, floats by 10% (relative; non-finite ones
-    made 0), ints by one, strings by a character, an empty list given one item, an empty
-    tensor another dtype."""
+    made 0), ints by one, bools flipped, strings by a character, an empty list given one item,
+    an empty tensor another dtype."""
     import torch
 
     if isinstance(value, torch.Tensor) and value.numel() == 0:  # nothing to move: its dtype
@@ -118,6 +118,8 @@ def nudged(value):
         return torch.where(value.isfinite(), value + 1e-3 * (1 + value.abs()), 0.0)
     if isinstance(value, torch.Tensor):
         return value + 1
+    if type(value) is bool:
+        return not value
     if isinstance(value, tuple | list):
         return type(value)(nudged(v) for v in value) if value else type(value)(["?"])
     if isinstance(value, dict):

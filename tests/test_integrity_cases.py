@@ -2,8 +2,8 @@
 
 For each lesson the reference answers go through the integrity runner once; then, for each
 case of each probe, the runner's reply for that case alone is made a little wrong (tensors
-moved by 1e-3, ints by one, strings by a character: ``nudged``). The grader must reject it,
-naming that case, and accept the untouched replies.
+moved by 1e-3, ints by one, bools flipped, strings by a character: ``nudged``). The grader
+must reject it, naming that case, and accept the untouched replies.
 """
 
 import tempfile
@@ -23,6 +23,7 @@ LESSONS = [
     "04_gru",
     "05_imdb_sentiment",
     "06_language_model",
+    "07_pretrain_finetune",
 ]
 
 

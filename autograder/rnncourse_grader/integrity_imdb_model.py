@@ -70,7 +70,7 @@ class ReferenceSentimentRNN(nn.Module):
 
     def __init__(
         self, vocab_size, embed_size, num_hiddens, num_layers=1, cell="lstm", dropout=0.5,
-        packed=False,
+        packed=False, bidirectional=True,
     ):  # fmt: skip
         super().__init__()
         self.packed = packed
@@ -81,11 +81,11 @@ class ReferenceSentimentRNN(nn.Module):
             num_hiddens,
             num_layers=num_layers,
             batch_first=True,
-            bidirectional=True,
+            bidirectional=bidirectional,
             dropout=dropout if num_layers > 1 else 0.0,
         )
         self.dropout = nn.Dropout(dropout)
-        self.fc = nn.Linear(4 * num_hiddens, 2)
+        self.fc = nn.Linear((4 if bidirectional else 2) * num_hiddens, 2)  # [mean; max] pooled
 
     def forward(self, X, lengths):
         E = self.dropout(self.embedding(X))  # (B, T, e)
@@ -94,7 +94,7 @@ class ReferenceSentimentRNN(nn.Module):
             H, _ = self.rnn(seq)
             H, _ = pad_packed_sequence(H, batch_first=True, total_length=X.shape[1])
         else:
-            H, _ = self.rnn(E)  # (B, T, 2h)
+            H, _ = self.rnn(E)  # (B, T, H), H = 2h if bidirectional
         pooled = [reference_masked_mean(H, lengths), reference_masked_max(H, lengths)]
         return self.fc(self.dropout(torch.cat(pooled, dim=-1)))  # (B, 2)
 

@@ -1,9 +1,9 @@
-"""The grading of lesson 05's submitted model on held-out reviews.
+"""The grading of the sentiment classifiers students hand in, on held-out reviews.
 
-Every graded function of the lesson is checked outside the notebook (``integrity_imdb``,
-``integrity_imdb_model``). ``grade_imdb_checkpoint`` loads the student's
-checkpoint with ``weights_only=True``, rebuilds the lesson's architecture from it with the
-grader's own code, and measures accuracy on a fixed slice of the official test split.
+Every graded function of the lessons is checked outside the notebook (``integrity_*``).
+``grade_imdb_checkpoint`` (lesson 05) and ``grade_finetuned_checkpoint`` (lesson 07) load the
+student's checkpoint with ``weights_only=True``, rebuild the lesson's architecture from it
+with the grader's own code, and measure accuracy on a fixed slice of the official test split.
 """
 
 import json
@@ -31,19 +31,19 @@ MAX_EVAL_LEN = 2000  # the grader clips reviews to at most this many tokens
 
 
 # ----------------------------------------------------------------------------- the model
-def _refuse_the_instructors_copy(path: Path) -> None:
+def _refuse_the_instructors_copy(path: Path, lesson_id: str) -> None:
     """At autograde, fail closed if the file is the instructor's own checkpoint.
 
     nbgrader copies every file of solutions/<id>/ over the student's files before grading
     (unless ``Autograde.exclude_overwriting`` lists it). A checkpoint left in
-    solutions/05_imdb_sentiment/ by running the reference notebook there would replace every
+    solutions/<id>/ by running the reference notebook there would replace every
     student's and pass them all; this turns that into a loud failure instead.
     """
     if os.environ.get("NBGRADER_EXECUTION") != "autograde":
         return
     from rnncourse_grader import pipeline
 
-    instructors = pipeline.ROOT / "solutions" / "05_imdb_sentiment" / path.name
+    instructors = pipeline.ROOT / "solutions" / lesson_id / path.name
     if instructors.is_file() and sha256_file(instructors) == sha256_file(path):
         raise CheckFailed(
             f"{path.name} is the instructor's copy from {instructors}, not the student's: "
@@ -102,7 +102,8 @@ def build_reference_model(checkpoint: dict, name: str = "the checkpoint") -> nn.
             f"{name}: the vocabulary has {len(checkpoint['vocab']):,} tokens but "
             f"model_config['vocab_size'] is {config['vocab_size']:,}."
         )
-    known = {"vocab_size", "embed_size", "num_hiddens", "num_layers", "cell", "dropout", "packed"}
+    known = {"vocab_size", "embed_size", "num_hiddens", "num_layers", "cell", "dropout", "packed",
+             "bidirectional"}  # fmt: skip
     model = ReferenceSentimentRNN(**{k: v for k, v in config.items() if k in known})
     try:
         model.load_state_dict(checkpoint["state_dict"])
@@ -125,18 +126,22 @@ def heldout_slice(num_reviews: int = HELDOUT_SIZE):
 
 
 @torch.inference_mode()
-def checkpoint_accuracy(checkpoint: dict, texts, labels, *, batch_size=128) -> float:
-    """Accuracy of a checkpoint on texts, with the reference pipeline (tokenize, encode, clip)."""
+def checkpoint_accuracy(checkpoint: dict, texts, labels, *, batch_size=128, start=None) -> float:
+    """Accuracy of a checkpoint on texts, with the reference pipeline (tokenize, encode, clip;
+    with ``start``, that token's id before each review, as lesson 07's classifier reads it)."""
     model = build_reference_model(checkpoint)
     stoi = {token: i for i, token in enumerate(checkpoint["vocab"])}
+    if start is not None and start not in stoi:
+        raise CheckFailed(f"the checkpoint's vocabulary has no {start}: is it the LM's vocabulary?")
+    head = torch.tensor([stoi[start]] if start is not None else [], dtype=torch.long)
     max_len = min(int(checkpoint["max_len"]), MAX_EVAL_LEN)
     ids = [
-        reference_clip_ids(
+        torch.cat([head, reference_clip_ids(
             torch.tensor([stoi.get(t, UNK_ID) for t in reference_tokenize(text)] or [UNK_ID]),
             max_len,
-        )
+        )])
         for text in texts
-    ]
+    ]  # fmt: skip
     order = torch.argsort(torch.tensor([len(x) for x in ids]))
     correct = 0
     for index in order.split(batch_size):
@@ -148,7 +153,12 @@ def checkpoint_accuracy(checkpoint: dict, texts, labels, *, batch_size=128) -> f
 
 
 def grade_imdb_checkpoint(
-    path, *, threshold: float = THRESHOLD, num_reviews: int = HELDOUT_SIZE
+    path,
+    *,
+    threshold: float = THRESHOLD,
+    num_reviews: int = HELDOUT_SIZE,
+    lesson_id: str = "05_imdb_sentiment",
+    start: str | None = None,
 ) -> None:
     """The submitted model must reach ``threshold`` accuracy on the held-out test slice.
 
@@ -160,9 +170,9 @@ def grade_imdb_checkpoint(
         checkpoint = read_checkpoint(path)
     except CheckpointError as err:
         raise CheckFailed(str(err)) from None
-    _refuse_the_instructors_copy(Path(path))
+    _refuse_the_instructors_copy(Path(path), lesson_id)
     data = heldout_slice(num_reviews)
-    accuracy = checkpoint_accuracy(checkpoint, data.texts, data.labels)
+    accuracy = checkpoint_accuracy(checkpoint, data.texts, data.labels, start=start)
     name = Path(path).name
     if accuracy >= threshold:
         print(
@@ -179,4 +189,12 @@ def grade_imdb_checkpoint(
     raise CheckFailed(
         f"{name} reaches {accuracy:.2%} on {num_reviews:,} held-out test reviews; it needs "
         f"{threshold:.0%}: {hint}"
+    )
+
+
+def grade_finetuned_checkpoint(path, *, num_reviews: int = HELDOUT_SIZE) -> None:
+    """Lesson 07: the fine-tuned left-to-right classifier, on lesson 05's held-out slice, each
+    review read after an <eos> as in the notebook."""
+    grade_imdb_checkpoint(
+        path, num_reviews=num_reviews, lesson_id="07_pretrain_finetune", start="<eos>"
     )
