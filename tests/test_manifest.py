@@ -160,7 +160,8 @@ def test_limits_files_and_probes_come_from_the_manifest(tmp_path):
     assert pipeline.handed_in_files("05_imdb_sentiment", root) == ["imdb_model.pt", "vocab.json"]
     config = pipeline.nbgrader_config(root)
     assert config.Autograde.exclude_overwriting == {
-        "05_imdb_sentiment": ["imdb_model.pt", "vocab.json"]
+        "05_imdb_sentiment": ["imdb_model.pt", "vocab.json"],
+        "07_pretrain_finetune": ["imdb_finetuned.pt"],
     }
     assert "lesson.toml" in config.CourseDirectory.ignore
 

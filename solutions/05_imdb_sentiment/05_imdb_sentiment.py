@@ -1029,8 +1029,9 @@ grade_imdb_checkpoint(CHECKPOINT_PATH)
 # 3. Keep only the first `max_len` tokens instead of the first and last halves. Which reviews
 #    change their prediction?
 # 4. The 50,000 unlabelled reviews (`imdb.unsup`) are from the same distribution: pre-train
-#    the embedding and RNN as a language model on them and fine-tune. (Lesson 06 trains a
-#    language model on these reviews, character by character.)
+#    the embedding and RNN as a language model on them and fine-tune.
+#    [Lesson 07](../07_pretrain_finetune/07_pretrain_finetune.ipynb) does exactly this (and
+#    lesson 06 trains a language model on these reviews, character by character).
 # 5. A GPU without bfloat16 or float16 tensor cores: how much does AMP change? (On a CPU
 #    this notebook switches autocast off: `train_one_epoch` enables it only on CUDA.)
 #
