@@ -286,8 +286,13 @@ CHECKS = {  # answer -> the notebook's checks of it
 }
 
 
+def case_id(value) -> str:
+    """A test id that is the same in every xdist worker: a function's name, not its address."""
+    return getattr(value, "__name__", str(value))
+
+
 @pytest.mark.parametrize(
-    "function, answer", [(f, a) for f, alts in CORPUS.items() for a in alts], ids=str
+    "function, answer", [(f, a) for f, alts in CORPUS.items() for a in alts], ids=case_id
 )
 def test_alternatives_pass_the_notebook_and_the_probes(function, answer):
     for check in CHECKS[function]:
@@ -536,7 +541,7 @@ BEYOND_THE_NOTEBOOK = {freeze_forward_only, groups_forward_only}  # bidirectiona
 
 
 @pytest.mark.parametrize(
-    "function, bug, why", [(f, b, w) for f, bugs in WRONG.items() for b, w in bugs], ids=str
+    "function, bug, why", [(f, b, w) for f, bugs in WRONG.items() for b, w in bugs], ids=case_id
 )
 def test_the_probes_reject_typical_bugs_with_why(function, bug, why):
     rejection(LESSON, function, bug, why)
