@@ -33,9 +33,11 @@ temperature and top-k draws).
 import base64
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import importlib
 import json
+import numbers
 import os
 import select
 import signal
@@ -469,6 +471,26 @@ def ask(module, nb, template, probes, policy, timeout, report) -> dict[str, list
             results.setdefault(key, message.get("outcomes", []))
     report.cell_errors = report.cell_errors[:20]
     return results
+
+
+def safely(compare):
+    """The compare, with a rule that crashes on a malformed reply (a tensor of another dtype or
+    shape than any honest run sends) turned into the reason the case failed."""
+
+    @functools.wraps(compare)
+    def guarded(got, want, case):
+        try:
+            return compare(got, want, case)
+        except Exception as err:  # the rules expect what an honest run sends
+            return f"the reply could not be judged ({type(err).__name__}: {str(err)[:160]})"
+
+    return guarded
+
+
+def plain_real(value):
+    """A number the checks accept (``numbers.Real``: numpy floats too) as a Python float, so
+    that it can come back from the runner; anything else as it is."""
+    return float(value) if isinstance(value, numbers.Real) else value
 
 
 def judge(probe: Probe, cases: list[dict], outcomes: list | None, problem: str = "") -> str | None:

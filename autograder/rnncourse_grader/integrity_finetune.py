@@ -59,8 +59,15 @@ from rnncourse.checks.finetune import (
     warmup_problem,
 )
 from rnncourse.checks.finetune.transfer import expected_groups, snapshot
-from rnncourse_grader.integrity import Method, as_tensor, describe, fields_of, record_from
-from rnncourse_grader.integrity_lm_model import plain_real, safely
+from rnncourse_grader.integrity import (
+    Method,
+    as_tensor,
+    describe,
+    fields_of,
+    plain_real,
+    record_from,
+    safely,
+)
 
 
 def _none(case):

@@ -33,12 +33,11 @@ from rnncourse.checks.lm import (
     seeding_problem,
     windows_problem,
 )
-from rnncourse_grader.integrity import Method, as_tensor, compare_tensor, describe
+from rnncourse_grader.integrity import Method, as_tensor, compare_tensor, describe, safely
 from rnncourse_grader.integrity_lm_model import (  # the recipes the runner looks up here
     MODEL_PROBES,
     evaluation_run,
     lm_run,
-    safely,
     window_run,
 )
 

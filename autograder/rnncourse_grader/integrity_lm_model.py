@@ -14,8 +14,6 @@ a bug in the student's own costs only its own test.
 """
 
 import dataclasses
-import functools
-import numbers
 
 import numpy as np
 import torch
@@ -41,7 +39,9 @@ from rnncourse_grader.integrity import (
     as_tensor,
     describe,
     fields_of,
+    plain_real,
     record_from,
+    safely,
     swapped,
 )
 
@@ -54,26 +54,6 @@ def reference_detach_state(state):
     if isinstance(state, torch.Tensor):
         return state.detach()
     return type(state)(reference_detach_state(s) for s in state)
-
-
-def safely(compare):
-    """The compare, with a rule that crashes on a malformed reply (a tensor of another dtype or
-    shape than any honest run sends) turned into the reason the case failed."""
-
-    @functools.wraps(compare)
-    def guarded(got, want, case):
-        try:
-            return compare(got, want, case)
-        except Exception as err:  # the rules expect what an honest run sends
-            return f"the reply could not be judged ({type(err).__name__}: {str(err)[:160]})"
-
-    return guarded
-
-
-def plain_real(value):
-    """A number the checks accept (``numbers.Real``: numpy floats too) as a Python float, so
-    that it can come back from the runner; anything else as it is."""
-    return float(value) if isinstance(value, numbers.Real) else value
 
 
 def tensors_of(value) -> list:
