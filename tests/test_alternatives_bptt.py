@@ -13,11 +13,11 @@ from rnncourse.checks import (
     check_clip_grad_norm,
     check_clip_grad_norm_non_finite,
     check_jacobian_norms,
+    check_numerical_gradient,
+    check_readout_backward,
     check_rnn_backward,
     check_rnn_backward_edge_cases,
-    check_rnn_backward_numerical,
     check_rnn_cell_backward,
-    check_rnn_cell_backward_numerical,
     check_train_step_clipped,
     check_train_truncated_bptt,
     check_with_spectral_radius,
@@ -71,6 +71,53 @@ def cell_stacked_weights(dh_next, cache):
 CELLS = [cell_einsum, cell_in_place, cell_float64_inside, cell_stacked_weights]
 
 
+# ----------------------------------------------------------------------------- numerical_gradient
+def numgrad_ndindex(f, x, eps=1e-6):
+    """Index tuples from numpy; each entry nudged up, down and back by adding (the sum may
+    differ from the old value in its last bit)."""
+    grad = torch.zeros_like(x)
+    for idx in np.ndindex(*x.shape):
+        x[idx] += eps
+        plus = float(f())
+        x[idx] -= 2 * eps
+        minus = float(f())
+        x[idx] += eps
+        grad[idx] = (plus - minus) / (2 * eps)
+    return grad
+
+
+def numgrad_copy_back(f, x, eps=1e-6):
+    """One saved copy of x, copied back after each evaluation; the result gathered in a list."""
+    saved, flat, values = x.clone(), x.reshape(-1), []
+    for i in range(x.numel()):
+        flat[i] += eps
+        plus = f()
+        x.copy_(saved)
+        flat[i] -= eps
+        minus = f()
+        x.copy_(saved)
+        values.append((plus - minus) / (2 * eps))
+    return torch.stack(values).reshape(x.shape)
+
+
+def numgrad_numpy(f, x, eps=1e-6):
+    """The gradient built in a numpy array; x's entries set through unravelled indices."""
+    grad = np.zeros(tuple(x.shape))
+    for i in range(x.numel()):
+        idx = tuple(int(j) for j in torch.unravel_index(torch.tensor(i), x.shape))
+        old = x[idx].item()
+        x[idx] = old + eps
+        plus = f().item()
+        x[idx] = old - eps
+        minus = f().item()
+        x[idx] = old
+        grad[idx] = (plus - minus) / (2 * eps)
+    return torch.from_numpy(grad)
+
+
+NUMGRADS = [numgrad_ndindex, numgrad_copy_back, numgrad_numpy]
+
+
 # ----------------------------------------------------------------------------- rnn_backward
 def backward_collect_then_sum(dH, caches):
     """Per-step gradients kept in lists, summed once at the end; dX from torch.stack."""
@@ -109,6 +156,51 @@ def backward_flipped(dH, caches):
 
 
 BACKWARDS = [backward_collect_then_sum, backward_preallocated, backward_flipped]
+
+
+# ----------------------------------------------------------------------------- readout_backward
+def readout_log_softmax(H_all, W_hy, b_y, Y):
+    """F.log_softmax (stable) for the loss, einsum for the shared weights."""
+    V = W_hy.shape[1]
+    log_p = F.log_softmax(torch.einsum("bth,hv->btv", H_all, W_hy) + b_y, dim=-1)
+    onehot = F.one_hot(Y, V).to(log_p.dtype)
+    N = Y.numel()
+    dlogits = (log_p.exp() - onehot) / N
+    loss = -(log_p * onehot).sum() / N
+    dW_hy = torch.einsum("bth,btv->hv", H_all, dlogits)
+    return loss, torch.einsum("btv,hv->bth", dlogits, W_hy), dW_hy, dlogits.sum(dim=(0, 1))
+
+
+def readout_flat_rows(H_all, W_hy, b_y, Y):
+    """Positions flattened to rows; torch.softmax, then 1 subtracted at each row's target."""
+    B, T, H = H_all.shape
+    N = B * T
+    h, y = H_all.reshape(N, H), Y.reshape(N)
+    logits = h @ W_hy + b_y  # (N, V)
+    rows = torch.arange(N)
+    loss = (torch.logsumexp(logits, dim=1) - logits[rows, y]).mean()
+    d = torch.softmax(logits, dim=1)
+    d[rows, y] -= 1
+    d /= N
+    return loss, (d @ W_hy.T).reshape(B, T, H), h.T @ d, d.sum(0)
+
+
+def readout_manual_exp(H_all, W_hy, b_y, Y):
+    """exp by hand after subtracting the max; the loss returned as a float."""
+    logits = H_all @ W_hy + b_y
+    m = logits.max(dim=2, keepdim=True)[0]
+    e = torch.exp(logits - m)
+    total = e.sum(dim=2, keepdim=True)
+    p = e / total
+    picked = torch.gather(logits - m, 2, Y[..., None]).squeeze(2)  # (B, T)
+    loss = (torch.log(total.squeeze(2)) - picked).mean().item()
+    target = torch.zeros_like(p).scatter_(2, Y[..., None], 1.0)
+    dlogits = (p - target) / Y.numel()
+    dW_hy = sum(H_all[:, t].T @ dlogits[:, t] for t in range(Y.shape[1]))
+    return loss, dlogits @ W_hy.mT, dW_hy, dlogits.sum(0).sum(0)
+
+
+READOUTS = [readout_log_softmax, readout_flat_rows, readout_manual_exp]
 
 
 # ----------------------------------------------------------------------------- jacobian_norms
@@ -288,17 +380,28 @@ STEPS = [step_clip_, step_own_clip, step_autograd_grad]
 @pytest.mark.parametrize("answer", CELLS, ids=by_name)
 def test_rnn_cell_backward_alternatives_pass(answer):
     check_rnn_cell_backward(answer, CELL_FORWARD)
-    check_rnn_cell_backward_numerical(answer, CELL_FORWARD)
     passes_probe(LESSON, "rnn_cell_backward", answer)
+
+
+@pytest.mark.parametrize("answer", NUMGRADS, ids=by_name)
+def test_numerical_gradient_alternatives_pass(answer):
+    check_numerical_gradient(answer)
+    passes_probe(LESSON, "numerical_gradient", answer)
 
 
 @pytest.mark.parametrize("answer", BACKWARDS, ids=by_name)
 def test_rnn_backward_alternatives_pass(answer):
     for upstream in ("dense", "last", "sparse"):
         check_rnn_backward(answer, FORWARD, upstream=upstream)
-    check_rnn_backward_numerical(answer, FORWARD)
     check_rnn_backward_edge_cases(answer, FORWARD)
     passes_probe(LESSON, "rnn_backward", answer)
+
+
+@pytest.mark.parametrize("answer", READOUTS, ids=by_name)
+def test_readout_backward_alternatives_pass(answer):
+    check_readout_backward(answer)
+    check_readout_backward(answer, logit_scale=1000.0)
+    passes_probe(LESSON, "readout_backward", answer)
 
 
 @pytest.mark.parametrize("answer", JACOBIANS, ids=by_name)

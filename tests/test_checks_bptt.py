@@ -16,16 +16,17 @@ from rnncourse.checks import (
     check_clipping_tames_explosion,
     check_gradient_flow,
     check_jacobian_norms,
+    check_numerical_gradient,
+    check_readout_backward,
     check_rnn_backward,
     check_rnn_backward_edge_cases,
-    check_rnn_backward_numerical,
     check_rnn_cell_backward,
-    check_rnn_cell_backward_numerical,
     check_train_step_clipped,
     check_train_truncated_bptt,
     check_with_spectral_radius,
 )
 from rnncourse.checks import _core as checks_core
+from rnncourse.checks.bptt import cubic, cubic_differences, smooth
 from rnncourse.numerics import rel_error_norm
 from rnncourse.plots import draw_bptt, plot_log_curves
 from tests.course import reference_namespace
@@ -61,10 +62,11 @@ def test_reference_passes_visible_and_hidden_checks(ref):
     cell, fwd_cell = ref["rnn_cell_backward"], ref["rnn_cell_forward_with_cache"]
     layer, fwd = ref["rnn_backward"], ref["rnn_forward_with_cache"]
     check_rnn_cell_backward(cell, fwd_cell)
-    check_rnn_cell_backward_numerical(cell, fwd_cell)
+    check_numerical_gradient(ref["numerical_gradient"])
     check_rnn_backward(layer, fwd)
-    check_rnn_backward_numerical(layer, fwd)
     check_rnn_backward_edge_cases(layer, fwd)
+    check_readout_backward(ref["readout_backward"])
+    check_readout_backward(ref["readout_backward"], logit_scale=1000.0)
     check_train_truncated_bptt(ref["train_truncated_bptt"])
     check_jacobian_norms(ref["jacobian_norms"])
     check_with_spectral_radius(ref["with_spectral_radius"])
@@ -76,11 +78,12 @@ def test_reference_passes_visible_and_hidden_checks(ref):
     check_clipping_tames_explosion(
         ref["unclipped_losses"], ref["clipped_losses"], vocab_size=ref["VOCAB_SIZE"]
     )
-    for function in PLAIN_CALLS + LOOPS + ("with_spectral_radius", "clip_grad_norm"):
+    in_place = ("numerical_gradient", "with_spectral_radius", "clip_grad_norm")
+    for function in PLAIN_CALLS + LOOPS + in_place:
         passes_probe(LESSON, function, ref[function])
 
 
-PLAIN_CALLS = ("rnn_cell_backward", "rnn_backward", "jacobian_norms")
+PLAIN_CALLS = ("rnn_cell_backward", "rnn_backward", "readout_backward", "jacobian_norms")
 LOOPS = ("train_truncated_bptt", "train_step_clipped")
 
 
@@ -88,9 +91,9 @@ def test_stubs_fail_with_a_clear_message(ref):
     fwd_cell, fwd = ref["rnn_cell_forward_with_cache"], ref["rnn_forward_with_cache"]
     for check, extra in [
         (check_rnn_cell_backward, (fwd_cell,)),
-        (check_rnn_cell_backward_numerical, (fwd_cell,)),
+        (check_numerical_gradient, ()),
         (check_rnn_backward, (fwd,)),
-        (check_rnn_backward_numerical, (fwd,)),
+        (check_readout_backward, ()),
         (check_rnn_backward_edge_cases, (fwd,)),
         (check_train_truncated_bptt, ()),
         (check_jacobian_norms, ()),
@@ -185,19 +188,6 @@ def test_the_written_out_cell_is_right(ref):
     check_rnn_cell_backward(cell_with(), ref["rnn_cell_forward_with_cache"])
 
 
-@pytest.mark.parametrize(
-    "bug", ["missing (1 - h^2)", "dW_hh transposed", "dh_prev without transpose"]
-)
-def test_cell_numerical_check_catches(ref, bug):
-    fn, _ = CELL_BUGS[bug]
-    fails(
-        check_rnn_cell_backward_numerical,
-        fn,
-        ref["rnn_cell_forward_with_cache"],
-        match="against centred differences",
-    )
-
-
 def test_the_graders_cell_cases_catch_what_visible_ones_miss(ref):
     fwd, cell = ref["rnn_cell_forward_with_cache"], ref["rnn_cell_backward"]
 
@@ -227,6 +217,141 @@ def test_the_graders_cell_cases_catch_what_visible_ones_miss(ref):
 
     check_rnn_cell_backward(always_float64, fwd)
     rejection(LESSON, "rnn_cell_backward", always_float64, "float32: dx_t has dtype torch.float64")
+
+
+# ----------------------------------------------------------------------------- numerical_gradient
+def numgrad_with(
+    *,
+    difference="centred",
+    divide_by=2,
+    half_steps=False,
+    own_step=None,
+    restore=True,
+    copy=False,
+    default_eps=1e-6,
+):
+    """numerical_gradient written out, with one thing done wrong."""
+
+    def numerical_gradient(f, x, eps=default_eps):
+        step = own_step or (eps / 2 if half_steps else eps)
+        grad = torch.zeros_like(x)
+        flat, flat_grad = (x.clone() if copy else x).view(-1), grad.view(-1)
+        for i in range(flat.numel()):
+            old = flat[i].item()
+            here = f().item()
+            flat[i] = old + step
+            plus = f().item()
+            flat[i] = old - step
+            minus = f().item()
+            if restore:
+                flat[i] = old
+            if difference == "forward":
+                flat_grad[i] = (plus - here) / step
+            elif difference == "backward":
+                flat_grad[i] = (here - minus) / step
+            else:
+                flat_grad[i] = (plus - minus) / (divide_by * step)
+        return grad
+
+    return numerical_gradient
+
+
+def numgrad_by_rows(f, x, eps=1e-6):
+    """Perturbs x[i], a whole row of a matrix, instead of one entry."""
+    grad = torch.zeros_like(x)
+    for i in range(len(x)):
+        x[i] += eps
+        plus = f().item()
+        x[i] -= 2 * eps
+        minus = f().item()
+        x[i] += eps
+        grad[i] = (plus - minus) / (2 * eps)
+    return grad
+
+
+def numgrad_by_autograd(f, x, eps=1e-6):
+    """The exact gradient from autograd: no differences at all."""
+    x.requires_grad_(True)
+    with torch.enable_grad():
+        (grad,) = torch.autograd.grad(f(), x)
+    x.requires_grad_(False)
+    return grad
+
+
+NUMGRAD_BUGS = {
+    "one-sided forward": (numgrad_with(difference="forward"), r"\(f\(x \+ eps e_i\) - f\(x\)\)"),
+    "one-sided backward": (
+        numgrad_with(difference="backward"),
+        r"one-sided difference \(f\(x\) - f\(x - eps e_i\)\)",
+    ),
+    "divided by eps": (numgrad_with(divide_by=1), "2 eps apart"),
+    "steps of eps / 2": (numgrad_with(half_steps=True), "steps of eps / 2"),
+    "eps ignored": (numgrad_with(own_step=1e-6), "use the eps passed in"),
+    "x not restored": (
+        numgrad_with(restore=False),
+        r"x is not what it was: 12 of its 12 entries moved \(entry \d+, flat, by 0.1\)",
+    ),
+    "perturbs a copy": (numgrad_with(copy=True), "every entry is 0.*not a copy"),
+    "whole rows": (numgrad_by_rows, "perturb one entry at a time"),
+    "default eps too large": (numgrad_with(default_eps=1e-2), "Is the default eps 1e-6"),
+    "float32 result": (
+        lambda f, x, eps=1e-6: numgrad_with()(f, x, eps).float(),
+        "dtype torch.float32",
+    ),
+    "autograd": (numgrad_by_autograd, "raised RuntimeError.*take differences of its values"),
+    "a list": (lambda f, x, eps=1e-6: numgrad_with()(f, x, eps).tolist(), "torch.Tensor"),
+}
+
+
+@pytest.mark.parametrize("bug", NUMGRAD_BUGS)
+def test_numerical_gradient_check_catches(bug):
+    fn, hint = NUMGRAD_BUGS[bug]
+    fails(check_numerical_gradient, fn, match=hint)
+
+
+def test_the_written_out_numerical_gradient_is_right():
+    check_numerical_gradient(numgrad_with())
+    passes_probe(LESSON, "numerical_gradient", numgrad_with())
+
+
+@pytest.mark.parametrize(
+    "bug", ["one-sided forward", "divided by eps", "eps ignored", "x not restored", "whole rows"]
+)
+def test_the_graders_difference_cases_catch_every_bug_the_test_does(bug):
+    rejection(LESSON, "numerical_gradient", NUMGRAD_BUGS[bug][0], "on the grader's case")
+
+
+def test_the_graders_difference_cases_refuse_autograd():
+    """The test's f runs without autograd (the visible check fails it: NUMGRAD_BUGS); the
+    grader's refuses autograd itself, with the lesson's message."""
+    rejection(LESSON, "numerical_gradient", numgrad_by_autograd, "calls autograd")
+
+
+def test_the_closed_forms_are_the_differences_they_name():
+    """The check's closed forms, against the differences computed here in float64."""
+    g = torch.Generator().manual_seed(0)
+    a, b, x = (torch.randn(4, generator=g, dtype=torch.float64) for _ in range(3))
+    eps = 0.1
+
+    def f(x):
+        return a * x**3 + b * x**2  # entry by entry: the function is separable
+
+    taken = {
+        "centred": (f(x + eps) - f(x - eps)) / (2 * eps),
+        "forward": (f(x + eps) - f(x)) / eps,
+        "backward": (f(x) - f(x - eps)) / eps,
+        "divided by eps": (f(x + eps) - f(x - eps)) / eps,
+        "half steps": (f(x + eps / 2) - f(x - eps / 2)) / eps,
+        "eps ignored": cubic(a, b, x)[1],
+    }
+    forms = cubic_differences(a, b, x, eps)
+    assert set(forms) == set(taken)
+    for name, value in taken.items():
+        torch.testing.assert_close(forms[name], value, rtol=1e-12, atol=1e-12)
+    w, y = torch.randn(2, 3, generator=g, dtype=torch.float64).unbind(0)
+    leaf = y.clone().requires_grad_(True)
+    (exact,) = torch.autograd.grad(smooth(w, leaf)[0], leaf)
+    torch.testing.assert_close(smooth(w, y)[1], exact)
 
 
 # ----------------------------------------------------------------------------- through time
@@ -297,14 +422,6 @@ def test_the_written_out_layer_is_right(ref):
     check_rnn_backward(layer_with(ref["rnn_cell_backward"]), ref["rnn_forward_with_cache"])
 
 
-def test_layer_numerical_check_catches_typical_bugs(ref):
-    bugs = layer_bugs(ref["rnn_cell_backward"])
-    for name in ("dh_prev not carried", "dW_hh not accumulated", "cell without (1 - h^2)"):
-        with pytest.raises(CheckFailed, match="against centred differences"):
-            check_rnn_backward_numerical(bugs[name][0], ref["rnn_forward_with_cache"])
-            pytest.fail(f"check_rnn_backward_numerical accepted: {name}")
-
-
 def test_edge_cases_catch_what_the_dense_check_misses(ref):
     fwd, cell = ref["rnn_forward_with_cache"], ref["rnn_cell_backward"]
 
@@ -350,6 +467,114 @@ def test_the_graders_layer_cases_refuse_autograd(ref):
 
     check_rnn_backward(by_autograd, fwd)
     rejection(LESSON, "rnn_backward", by_autograd, "calls autograd")
+
+
+# ----------------------------------------------------------------------------- the read-out
+def readout_with(
+    *,
+    divide="N",
+    sign=1,
+    stable=True,
+    targets="right",
+    softmax_dim=-1,
+    bias=True,
+    db_dims=(0, 1),
+    loss_sum=False,
+):
+    """readout_backward written out, with one thing done wrong."""
+
+    def readout_backward(H_all, W_hy, b_y, Y):
+        B, T, _ = H_all.shape
+        V, N = W_hy.shape[1], B * T
+        logits = H_all @ W_hy + (b_y if bias else 0)  # (B, T, V)
+        z = logits - logits.amax(dim=-1, keepdim=True) if stable else logits
+        e = z.exp()
+        p = e / e.sum(dim=softmax_dim, keepdim=True)
+        log_p = z - e.sum(dim=-1, keepdim=True).log()
+        if targets == "transposed":  # the targets flattened in another order than the logits
+            onehot = F.one_hot(Y.T.reshape(-1), V).reshape(B, T, V)
+        elif targets == "broadcast":  # every class that is a target anywhere, at every position
+            onehot = torch.zeros_like(p)
+            onehot[:, :, Y] = 1
+        else:
+            onehot = F.one_hot(Y, V)
+        loss = -(log_p * onehot).sum() / (1 if loss_sum else N)
+        dlogits = sign * (p - onehot) / {"N": N, "B": B, "T": T, "none": 1}[divide]
+        dW_hy = H_all.reshape(N, -1).T @ dlogits.reshape(N, V)
+        return loss, dlogits @ W_hy.T, dW_hy, dlogits.sum(dim=db_dims)
+
+    return readout_backward
+
+
+READOUT_BUGS = {
+    "not divided by N": (readout_with(divide="none"), r"N = B \* T = 12 times too large"),
+    "divided by B only": (readout_with(divide="B"), "T = 4 times too large"),
+    "divided by T only": (readout_with(divide="T"), "B = 3 times too large"),
+    "sign flipped": (readout_with(sign=-1), "not onehot\\(y\\) - p"),
+    "targets transposed": (readout_with(targets="transposed"), "in the same order"),
+    "a target at every position": (readout_with(targets="broadcast"), "exactly one 1 per position"),
+    "softmax over the batch": (readout_with(softmax_dim=0), "softmax runs over the last dim"),
+    "b_y left out": (readout_with(bias=False), "is b_y added"),
+    "db_y summed over the batch only": (
+        readout_with(db_dims=(0,)),
+        r"db_y has shape \(4, 6\); expected \(V,\).*dims 0 and 1",
+    ),
+    "the summed loss": (readout_with(loss_sum=True), "loss: .*the mean over the N"),
+    "three values": (lambda *args: readout_with()(*args)[1:], r"should return \(loss"),
+}
+
+
+@pytest.mark.parametrize("bug", READOUT_BUGS)
+def test_readout_check_catches(bug):
+    fn, hint = READOUT_BUGS[bug]
+    fails(check_readout_backward, fn, match=hint)
+
+
+def test_the_written_out_readout_is_right():
+    check_readout_backward(readout_with())
+    check_readout_backward(readout_with(), logit_scale=1000.0)
+    passes_probe(LESSON, "readout_backward", readout_with())
+
+
+def test_only_large_logits_catch_a_softmax_without_the_max():
+    unstable = readout_with(stable=False)
+    check_readout_backward(unstable)  # ordinary logits: exp does not overflow
+    fails(check_readout_backward, unstable, logit_scale=1000.0, match="subtract each row's maximum")
+    rejection(LESSON, "readout_backward", unstable, "logits = in the thousands")
+
+
+@pytest.mark.parametrize(
+    "bug", ["not divided by N", "sign flipped", "targets transposed", "b_y left out"]
+)
+def test_the_graders_readout_cases_catch_every_bug_the_test_does(bug):
+    rejection(LESSON, "readout_backward", READOUT_BUGS[bug][0], "on the grader's case")
+
+
+def test_the_graders_readout_cases_catch_what_visible_ones_miss():
+    right = readout_with()
+
+    def squeezes(*args):  # breaks for B = 1, T = 1
+        loss, dH, dW_hy, db_y = right(*args)
+        return loss, dH.squeeze(), dW_hy, db_y
+
+    check_readout_backward(squeezes)
+    rejection(LESSON, "readout_backward", squeezes, "case B = 1, T = 1")
+
+    def always_float64(*args):
+        return tuple(t.double() for t in right(*args))
+
+    check_readout_backward(always_float64)
+    rejection(LESSON, "readout_backward", always_float64, "float32: dH has dtype torch.float64")
+
+    def by_autograd(H_all, W_hy, b_y, Y):
+        leaves = [t.detach().clone().requires_grad_(True) for t in (H_all, W_hy, b_y)]
+        with torch.enable_grad():
+            logits = leaves[0] @ leaves[1] + leaves[2]
+            loss = F.cross_entropy(logits.flatten(0, 1), Y.flatten())
+            return (loss.detach(), *torch.autograd.grad(loss, leaves))
+
+    check_readout_backward(by_autograd)
+    rejection(LESSON, "readout_backward", by_autograd, "calls autograd")
 
 
 # ----------------------------------------------------------------------------- truncated BPTT
@@ -762,7 +987,6 @@ def test_bptt_that_changes_dH_in_place_gets_full_marks(ref):
     answer, forward = rnn_backward_in_place(ref), ref["rnn_forward_with_cache"]
     for upstream in ("dense", "last", "sparse"):
         check_rnn_backward(answer, forward, upstream=upstream)
-    check_rnn_backward_numerical(answer, forward)
     check_rnn_backward_edge_cases(answer, forward)
     passes_probe(LESSON, "rnn_backward", answer)
 

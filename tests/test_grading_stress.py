@@ -32,9 +32,8 @@ def _bug(answers: dict, grade_id: str, old: str, new: str) -> dict:
 def kinds() -> dict[tuple[str, str], dict[str, str]]:
     """(lesson, kind) -> answer cells."""
     rnn = {k: v for k, v in solution_cells("01_rnn_forward").items() if k != "train_step"}
-    bptt = {
-        k: v for k, v in solution_cells(BPTT).items() if k in ("rnn_cell_backward", "rnn_backward")
-    }
+    section_1 = ("rnn_cell_backward", "numerical_gradient")  # the answers before "## 2."
+    bptt = {k: v for k, v in solution_cells(BPTT).items() if k in section_1}
     return {
         ("01_rnn_forward", "ref"): rnn,
         ("01_rnn_forward", "stub"): {},

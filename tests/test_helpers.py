@@ -4,7 +4,7 @@ import matplotlib.pyplot as plt
 import pytest
 import torch
 
-from rnncourse import get_device, numerical_gradient, numerical_gradient_array, rel_error, set_seed
+from rnncourse import get_device, rel_error, set_seed
 from rnncourse.device import under_nbgrader
 from rnncourse.plots import draw_unrolled_rnn, plot_curves, plot_heatmap
 from rnncourse.toy_tasks import encode_pattern, periodic_batch
@@ -42,24 +42,15 @@ def test_rel_error_is_zero_for_equal_and_large_for_different():
     assert rel_error(x, -x) == pytest.approx(1.0)
 
 
-def test_numerical_gradient_matches_autograd():
-    torch.manual_seed(0)
-    x = torch.randn(3, 4, dtype=torch.float64)
-    W = torch.randn(4, 2, dtype=torch.float64)
-    f = lambda: torch.tanh(x @ W).pow(2).sum()  # noqa: E731
-    num = numerical_gradient(f, x)
-    xr = x.clone().requires_grad_(True)
-    torch.tanh(xr @ W).pow(2).sum().backward()
-    assert rel_error(num, xr.grad) < 1e-8
-    assert torch.equal(x, xr.detach())  # x restored after perturbation
+def test_the_helpers_hold_no_numerical_gradient():
+    """Lesson 02 asks students to write numerical_gradient: the released package must not
+    hand it to them (under that name or the one it had before)."""
+    import rnncourse
+    import rnncourse.numerics
 
-
-def test_numerical_gradient_array_applies_the_chain_rule():
-    torch.manual_seed(1)
-    x = torch.randn(5, dtype=torch.float64)
-    upstream = torch.randn(5, dtype=torch.float64)
-    num = numerical_gradient_array(lambda: torch.sin(x), x, upstream)
-    assert rel_error(num, torch.cos(x) * upstream) < 1e-8
+    for module in (rnncourse, rnncourse.numerics):
+        assert not hasattr(module, "numerical_gradient")
+        assert not hasattr(module, "numerical_gradient_array")
 
 
 def test_periodic_batch_windows_and_targets():

@@ -6,7 +6,9 @@ from tests.integrity_support import integrity_tests, sources
 
 CORPUS = {
     "rnn_cell_backward": alt.CELLS[1:],
+    "numerical_gradient": alt.NUMGRADS,
     "rnn_backward": alt.BACKWARDS,
+    "readout_backward": alt.READOUTS,
     "jacobian_norms": alt.JACOBIANS,
     "with_spectral_radius": alt.RADII,
     "clip_grad_norm": alt.CLIPS,
@@ -30,6 +32,28 @@ CHEATS = {
         "    da = dh_next\n"  # no tanh derivative
         "    return da @ W_xh.T, da @ W_hh.T, x_t.T @ da, h_prev.T @ da, da.sum(0)\n",
         "dx_t: largest difference",
+    ),
+    "numerical_gradient": (
+        "def numerical_gradient(f, x, eps=1e-6):\n"
+        "    grad = torch.zeros_like(x)\n"
+        "    flat = x.view(-1)\n"
+        "    for i in range(flat.numel()):\n"
+        "        old = flat[i].item()\n"
+        "        here = f().item()\n"
+        "        flat[i] = old + eps\n"
+        "        grad.view(-1)[i] = (f().item() - here) / eps\n"  # one-sided
+        "        flat[i] = old\n"
+        "    return grad\n",
+        "against the centred difference",
+    ),
+    "readout_backward": (
+        "def readout_backward(H_all, W_hy, b_y, Y):\n"
+        "    logits = H_all @ W_hy + b_y\n"
+        "    p = torch.softmax(logits, dim=-1)\n"
+        "    loss = F.cross_entropy(logits.flatten(0, 1), Y.flatten())\n"
+        "    d = p - F.one_hot(Y, W_hy.shape[1]).to(p.dtype)\n"  # not divided by N
+        "    return loss, d @ W_hy.T, H_all.flatten(0, 1).T @ d.flatten(0, 1), d.sum((0, 1))\n",
+        "dH: largest difference",
     ),
     "rnn_backward": (
         "def rnn_backward(dH, caches):\n"

@@ -1,8 +1,9 @@
 """Integrity probes for lesson 02 (BPTT): the same properties as its tests, checked outside.
 
 The student's functions are called in the sandboxed runner on inputs made here (``call``,
-``clip_and_return``, ``scale_and_return``); the expected values are PyTorch's autograd,
-``nn.RNN`` and ``clip_grad_norm_``, computed in the grader. The training loops get a
+``differences``, ``clip_and_return``, ``scale_and_return``); the expected values are
+PyTorch's autograd, ``nn.RNN``, ``F.cross_entropy`` and ``clip_grad_norm_``, and the closed
+forms of a polynomial's finite differences, computed in the grader. The training loops get a
 ``RecordingRNN`` (the visible checks' model) and an optimizer that records what each step
 applied (``chunks_trained``, ``clipped_step``); the grader replays the reference loop on the
 same model and compares the losses and every applied gradient.
@@ -15,12 +16,21 @@ import torch
 import torch.nn.functional as F
 
 from rnncourse.checks.bptt import (
+    CUBIC_ERROR,
+    MAX_NUMERICAL_ERROR,
+    RESTORE_TOLERANCE,
     RecordingRNN,
+    cubic,
+    cubic_differences,
     reference_jacobian_norms,
+    reference_readout_backward,
     reference_rnn_backward,
     reference_rnn_cell_backward,
+    smooth,
+    without_autograd,
 )
 from rnncourse.checks.rnn import reference_rnn_forward
+from rnncourse.numerics import rel_error_norm
 from rnncourse_grader.integrity import (
     Method,
     as_tensor,
@@ -51,6 +61,16 @@ def _numpy(tensor):
 
 
 # ----------------------------------------------------------------------------- student side
+
+
+def differences(ns, function, case):
+    """numerical_gradient on a known function of a tensor made here (a cubic or a smooth
+    function, run without autograd as in the test): its result, and x after the call."""
+    x, coefficients = case["x"], case["coefficients"]
+    known = cubic if case["f"] == "cubic" else smooth
+    f = without_autograd(lambda: known(*coefficients, x)[0])
+    eps = () if case["eps"] is None else (case["eps"],)  # None: the answer's default eps
+    return [ns[function](f, x, *eps), x]
 
 
 def clip_and_return(ns, function, case):
@@ -139,6 +159,67 @@ def cell_compare(got, want, case):
     return compare_all("rnn_cell_backward", CELL_GRADS, got, want)
 
 
+# ----------------------------------------------------------------------------- numerical_gradient
+DIFFERENCES = [  # (known function, shape of x or None for drawn, eps or None for the default)
+    ("cubic", (1,), 0.05),  # a single entry
+    ("cubic", (2, 3, 2), 0.1),
+    ("smooth", (5,), None),
+    ("cubic", None, 0.02),
+    ("smooth", None, None),
+]
+
+
+def differences_cases(rng):
+    cases = []
+    for f, shape, eps in DIFFERENCES:
+        shape = shape or tuple(sizes(rng, int(rng.integers(1, 4)), high=5))
+        at = "the default eps" if eps is None else f"eps = {eps}"
+        count = 2 if f == "cubic" else 1  # cubic: a, b; smooth: w
+        cases.append(
+            {
+                "label": f"a {f} function of x of shape {shape}, {at}",
+                "f": f,
+                "eps": eps,
+                "x": rng.standard_normal(shape),
+                "coefficients": [rng.standard_normal(shape) for _ in range(count)],
+            }
+        )
+    return cases
+
+
+def differences_expected(case):
+    """What the centred difference gives: exactly, for a cubic; the gradient, for the other."""
+    x, coefficients = as_tensor(case["x"]), as_tensor(case["coefficients"])
+    if case["f"] == "cubic":
+        return cubic_differences(*coefficients, x, case["eps"])["centred"]
+    return smooth(*coefficients, x)[1]
+
+
+def differences_compare(got, want, case):
+    if not isinstance(got, list) or len(got) != 2:
+        return f"numerical_gradient gave {describe(got)}"
+    grad, x_after = got
+    if not isinstance(grad, torch.Tensor) or tuple(grad.shape) != tuple(want.shape):
+        return f"numerical_gradient returned {describe(grad)}; expected one shaped like x"
+    if grad.dtype != torch.float64:
+        return f"numerical_gradient returned a {grad.dtype} tensor; expected float64 like x"
+    x = as_tensor(case["x"])
+    restored = isinstance(x_after, torch.Tensor) and x_after.shape == x.shape
+    if not (restored and torch.allclose(x_after, x, rtol=0, atol=RESTORE_TOLERANCE)):
+        return "x is not restored after the call: put each entry back after its two evaluations"
+    error = rel_error_norm(grad, want)
+    if case["f"] == "cubic" and not error < CUBIC_ERROR:
+        return (
+            f"relative error {error:.2g} against the centred difference "
+            "(f(x + eps e_i) - f(x - eps e_i)) / (2 eps)"
+        )
+    if case["f"] == "smooth" and not error < MAX_NUMERICAL_ERROR:
+        return (
+            f"relative error {error:.2g} against the exact gradient; need < {MAX_NUMERICAL_ERROR:g}"
+        )
+    return None
+
+
 # ----------------------------------------------------------------------------- rnn_backward
 BACKWARD_SIZES = [
     {"B": 1, "T": 7, "D": 2, "H": 5, "upstream": "dense"},
@@ -178,6 +259,43 @@ def backward_expected(case):
 
 def backward_compare(got, want, case):
     return compare_all("rnn_backward", LAYER_GRADS, got, want)
+
+
+# ----------------------------------------------------------------------------- readout_backward
+READOUT_SIZES = [
+    {"B": 1, "T": 1, "H": 3, "V": 2},
+    {"B": 2, "T": 5, "H": 4, "V": 7, "dtype": F32},
+    {"B": 4, "T": 2, "H": 6, "V": 3, "logits": "in the thousands"},
+    {"B": 3, "T": 3, "H": 2, "V": 5, "logits": "in the thousands"},
+]
+READOUT_NAMES = ("loss", "dH", "dW_hy", "db_y")
+
+
+def readout_cases(rng):
+    cases = []
+    for s in case_sizes(rng, READOUT_SIZES):
+        B, T, H, V, dt = s["B"], s["T"], s["H"], s["V"], s["dtype"]
+        scale = 1000.0 if "logits" in s else 1.0  # exp overflows: only a stable softmax passes
+        H_all = np.tanh(rng.standard_normal((B, T, H))).astype(dt)
+        W_hy = (rng.standard_normal((H, V)) * scale).astype(dt)
+        b_y = (rng.standard_normal(V) * 0.5 * scale).astype(dt)
+        Y = rng.integers(0, V, size=(B, T)).astype(np.int64)
+        cases.append({"label": s["label"], "args": [H_all, W_hy, b_y, Y]})
+    return cases
+
+
+def readout_expected(case):
+    return reference_readout_backward(*as_tensor(case["args"]))
+
+
+def readout_compare(got, want, case):
+    if not isinstance(got, tuple | list) or len(got) != len(READOUT_NAMES):
+        return f"readout_backward returned {describe(got)}; expected {', '.join(READOUT_NAMES)}"
+    loss, *grads = got
+    if isinstance(loss, int | float) and not isinstance(loss, bool):  # the test takes a number
+        loss = torch.tensor(float(loss), dtype=want[0].dtype)
+    problem = compare_tensor("loss", loss, want[0], exact_dtype=False)
+    return problem or compare_all("readout_backward", READOUT_NAMES[1:], grads, want[1:])
 
 
 # ----------------------------------------------------------------------------- jacobian_norms
@@ -425,7 +543,11 @@ def clipped_compare(got, want, case):
 # answer -> how to probe it (the tests it carries and what it may not call: lesson.toml)
 PROBES = {
     "rnn_cell_backward": Method("call", cell_cases, cell_expected, cell_compare),
+    "numerical_gradient": Method(
+        "differences", differences_cases, differences_expected, differences_compare
+    ),
     "rnn_backward": Method("call", backward_cases, backward_expected, backward_compare),
+    "readout_backward": Method("call", readout_cases, readout_expected, readout_compare),
     "jacobian_norms": Method("call", jacobian_cases, jacobian_expected, jacobian_compare),
     "with_spectral_radius": Method(
         "scale_and_return", radius_cases, radius_expected, radius_compare

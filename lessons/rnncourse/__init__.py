@@ -5,13 +5,11 @@ student is asked to write. The graders' hidden checks live in ``rnncourse_grader
 """
 
 from rnncourse.device import get_device
-from rnncourse.numerics import numerical_gradient, numerical_gradient_array, rel_error
+from rnncourse.numerics import rel_error
 from rnncourse.reproducibility import set_seed
 
 __all__ = [
     "get_device",
-    "numerical_gradient",
-    "numerical_gradient_array",
     "rel_error",
     "set_seed",
 ]

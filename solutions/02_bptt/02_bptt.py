@@ -16,8 +16,9 @@
 # blows up geometrically.
 #
 # **Learning goals.** After this lesson you can
-# - derive and implement backpropagation through time (BPTT) for a vanilla RNN, and prove it
-#   right against autograd and against numerical (centred-difference) gradients;
+# - derive and implement backpropagation through time (BPTT) for a vanilla RNN and its softmax
+#   read-out, and prove it right against autograd and with a centred-difference gradient
+#   check that you write;
 # - train on long sequences with truncated BPTT, carrying the state but cutting the gradient;
 # - measure vanishing and exploding gradients, relate them to the spectral radius and the largest
 #   singular value of $W_{hh}$, and tame explosions with gradient-norm clipping.
@@ -37,18 +38,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rnncourse import get_device, numerical_gradient_array, rel_error, set_seed
+from rnncourse import get_device, rel_error, set_seed
 from rnncourse.checks import (
     check_clip_grad_norm,
     check_clip_grad_norm_non_finite,
     check_clipping_tames_explosion,
     check_gradient_flow,
     check_jacobian_norms,
+    check_numerical_gradient,
+    check_readout_backward,
     check_rnn_backward,
     check_rnn_backward_edge_cases,
-    check_rnn_backward_numerical,
     check_rnn_cell_backward,
-    check_rnn_cell_backward_numerical,
     check_train_step_clipped,
     check_train_truncated_bptt,
     check_with_spectral_radius,
@@ -208,8 +209,12 @@ check_rnn_cell_backward(rnn_cell_backward, rnn_cell_forward_with_cache)
 # $$\frac{\partial \mathcal{L}}{\partial \theta_i} \approx
 #   \frac{\mathcal{L}(\theta + \varepsilon e_i) - \mathcal{L}(\theta - \varepsilon e_i)}{2\varepsilon}$$
 #
-# has an error of order $\varepsilon^2$ (the one-sided difference only $\varepsilon$). Two
-# rules make it reliable:
+# has an error of order $\varepsilon^2$: the Taylor terms of even order cancel between the two
+# sides. The one-sided difference
+# $(\mathcal{L}(\theta + \varepsilon e_i) - \mathcal{L}(\theta)) / \varepsilon$ keeps the
+# second-order term, an error of order $\varepsilon$: with $\varepsilon = 10^{-6}$ about
+# $10^{-6}$ relative, ten times what a right gradient must reach below. Two more rules make a
+# check reliable:
 # - work in **float64**: with $\varepsilon = 10^{-6}$ the rounding error of float32 ($10^{-7}$
 #   relative) divided by $2\varepsilon$ would swamp the answer;
 # - compare **relative** errors, since gradients come in every size, and measure them on the
@@ -217,37 +222,83 @@ check_rnn_cell_backward(rnn_cell_backward, rnn_cell_forward_with_cache)
 #   (`rel_error`, lesson 01), an entry that happens to be tiny shows a large relative error
 #   from rounding alone. In float64, below $10^{-7}$ means right; $10^{-4}$ or above, a bug.
 #
-# `numerical_gradient_array(f, x, upstream)` from `rnncourse` perturbs each entry of `x` in
-# place and returns the centred-difference gradient of $\sum f() \odot \text{upstream}$ — the
-# same trick as above, so `upstream = dh_next`. It costs two forward passes per entry: fine for
-# a check on a tiny problem, hopeless for training (which is why we backpropagate).
+# It costs two evaluations of the loss per entry: fine for a check on a tiny problem, hopeless
+# for training (which is why we backpropagate).
+#
+# ### Exercise 2 — `numerical_gradient`
+# Write the checker. The loss is a function `f` of **no** arguments that reads the tensor `x`
+# (a closure, as below): to move $\theta_i$, change entry `i` of `x` itself, in place, call
+# `f()`, and put the entry back before the next one, since `f` (and whoever called you) reads
+# `x` again. `x.view(-1)` is a flat view of `x`: writing its entry `i` writes `x`.
+
+
+# %% nbgrader={"grade": false, "grade_id": "numerical_gradient", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def numerical_gradient(f, x, eps=1e-6):
+    """Centred-difference gradient of a scalar function f() with respect to the tensor x.
+
+    Args:
+        f: a function of no arguments that reads x and returns the loss, a 0-dim tensor.
+        x: a float64 tensor of any shape; changed in place one entry at a time, then restored.
+        eps: the step.
+    Returns:
+        grad, shaped like x: grad[i] = (f(x + eps e_i) - f(x - eps e_i)) / (2 eps).
+    Hint: remember the old value of entry i, set it to old + eps, then old - eps, then old.
+    """
+    ### BEGIN SOLUTION
+    grad = torch.zeros_like(x)
+    flat_x, flat_grad = x.view(-1), grad.view(-1)  # views: writing them writes x and grad
+    for i in range(flat_x.numel()):
+        old = flat_x[i].item()
+        flat_x[i] = old + eps
+        loss_plus = f().item()
+        flat_x[i] = old - eps
+        loss_minus = f().item()
+        flat_x[i] = old  # restore: f reads x for every later entry, and so does the caller
+        flat_grad[i] = (loss_plus - loss_minus) / (2 * eps)
+    return grad
+    ### END SOLUTION
+
+
+# %% [markdown]
+# Try it on a function whose gradient you know, $\sum_i x_i^3$ (gradient $3x_i^2$), with a
+# large $\varepsilon$ to see the error terms, then on the RNN step of Exercise 1. A backward
+# pass is checked through a scalar loss: with $\mathcal{L} = \sum h_t \odot \delta h_t$ (the
+# trick above) the gradients are exactly the five that `rnn_cell_backward` returns for
+# `dh_next` $= \delta h_t$.
 
 # %%
+x_try = torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64)
+print("centred, eps = 0.1:", numerical_gradient(lambda: (x_try**3).sum(), x_try, eps=0.1))
+print("exact 3 x^2:       ", 3 * x_try**2, "(the centred difference adds eps^2 = 0.01)")
+
 x_t, h_prev, W_xh, W_hh, b_h = (t.detach() for t in inputs)  # plain float64 tensors
 h_t, cache = rnn_cell_forward_with_cache(x_t, h_prev, W_xh, W_hh, b_h)
 by_hand = rnn_cell_backward(dh_next, cache)
 
 
-def step_output():
-    return rnn_cell_forward_with_cache(x_t, h_prev, W_xh, W_hh, b_h)[0]  # (B, H)
+def step_loss():
+    h_t, _ = rnn_cell_forward_with_cache(x_t, h_prev, W_xh, W_hh, b_h)  # (B, H)
+    return (h_t * dh_next).sum()  # its gradient with respect to h_t is dh_next
 
 
 for name, mine, tensor in zip(names, by_hand, [x_t, h_prev, W_xh, W_hh, b_h], strict=True):
-    numerical = numerical_gradient_array(step_output, tensor, dh_next)
+    numerical = numerical_gradient(step_loss, tensor)
     print(
         f"{name:8s} relative error vs centred differences: whole tensor "
         f"{rel_error_norm(mine, numerical):.1e}, worst entry {rel_error(mine, numerical):.1e}"
     )
 
-# %% nbgrader={"grade": true, "grade_id": "test_rnn_cell_backward_numerical_gradient", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-"""Every gradient of rnn_cell_backward agrees with centred differences (relative error < 1e-7).
+# %% nbgrader={"grade": true, "grade_id": "test_numerical_gradient_centred_differences", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+"""numerical_gradient takes centred differences with the eps it is given, within 1e-7 of the
+true gradient at its default eps, and leaves x as it found it.
 When graded, more cases are checked outside the notebook."""
-check_rnn_cell_backward_numerical(rnn_cell_backward, rnn_cell_forward_with_cache)
+check_numerical_gradient(numerical_gradient)
 
 # %% [markdown]
 # **Remember.** Backward through `tanh`: multiply by $1 - h_t^2$, using the $h_t$ you already
 # have. Backward through `A @ W`: `dA = dY @ W.T`, `dW = A.T @ dY`. Check shapes first, then
-# values (autograd), then, when there is no autograd, centred differences in float64.
+# values (autograd), then, when there is no autograd, centred differences in float64: perturb
+# in place, restore, divide by $2\varepsilon$, and compare relative errors of whole tensors.
 #
 # ## 2. Backpropagation through time
 #
@@ -284,7 +335,7 @@ plt.show()
 # 0-based: `dH[:, t]`, `H_all[:, t]`, `X[:, t]` and `caches[t]` all belong to step $t + 1$, and
 # the loop runs `t = T - 1, ..., 0`.
 #
-# ### Exercise 2 — `rnn_backward`
+# ### Exercise 3 — `rnn_backward`
 
 
 # %% nbgrader={"grade": false, "grade_id": "rnn_backward", "locked": false, "schema_version": 3, "solution": true, "task": false}
@@ -338,15 +389,10 @@ for name, mine, theirs in zip(layer_names, by_hand, by_autograd, strict=True):
         f"{name:6s} {tuple(mine.shape)!s:10s} relative error vs autograd {rel_error(mine, theirs):.1e}"
     )
 
-# %% nbgrader={"grade": true, "grade_id": "test_rnn_backward_matches_autograd", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_rnn_backward_matches_autograd", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 """rnn_backward matches autograd through torch.nn.RNN over T steps.
 When graded, more cases are checked outside the notebook."""
 check_rnn_backward(rnn_backward, rnn_forward_with_cache)
-
-# %% nbgrader={"grade": true, "grade_id": "test_rnn_backward_numerical_gradient", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-"""Every gradient of rnn_backward agrees with centred differences (relative error < 1e-7).
-When graded, more cases are checked outside the notebook."""
-check_rnn_backward_numerical(rnn_backward, rnn_forward_with_cache)
 
 # %% nbgrader={"grade": true, "grade_id": "test_rnn_backward_edge_cases", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 """rnn_backward handles T = 1, a loss on the last step only, zero upstream gradient at some steps.
@@ -357,6 +403,165 @@ check_rnn_backward_edge_cases(rnn_backward, rnn_forward_with_cache)
 # **Remember.** Two sums make BPTT: the gradient reaching a state sums what comes from above
 # and what comes from the future; the gradient of a shared weight sums every step's
 # contribution. Forgetting either is the classic bug, and the checks name it.
+#
+# ### The loss on top: read-out and softmax cross-entropy
+#
+# So far `dH` was given. In a model it comes from the loss. A language model (section 3 trains
+# one) reads out a score for each of $V$ symbols from every state, and is trained with the
+# cross-entropy of the next symbol, averaged over all $N = BT$ positions:
+#
+# $$z_t = h_t W_{hy} + b_y, \qquad p_t = \operatorname{softmax}(z_t), \qquad
+#   \mathcal{L} = -\frac{1}{N} \sum_{b=1}^{B} \sum_{t=1}^{T} \log p_{b,t,\,y_{b,t}},$$
+#
+# in code `logits = H_all @ W_hy + b_y`, shape $(B, T, V)$, with `W_hy` $(H, V)$, `b_y` $(V,)$
+# and the targets `Y` $(B, T)$: what `F.cross_entropy` computes.
+#
+# **Through the softmax and the log.** For one position, $-\log p_y = \log \sum_j e^{z_j} - z_y$,
+# so
+#
+# $$\frac{\partial (-\log p_y)}{\partial z_k} = \frac{e^{z_k}}{\sum_j e^{z_j}} - [k = y]
+#   = p_k - [k = y],$$
+#
+# the predicted distribution minus the true one, $p - \operatorname{onehot}(y)$. The mean
+# divides every position's share by $N$:
+#
+# $$\delta z_{b,t} = \frac{p_{b,t} - \operatorname{onehot}(y_{b,t})}{N}
+#   \qquad \texttt{dlogits = (p - F.one\_hot(Y, V)) / N}.$$
+#
+# **Through the read-out**, the affine rule of section 1, with $W_{hy}$ and $b_y$ shared by
+# every position (so summed over batch *and* time):
+#
+# $$\frac{\partial \mathcal{L}}{\partial W_{hy}} = \sum_{b,t} h_{b,t}^\top \delta z_{b,t}, \qquad
+#   \frac{\partial \mathcal{L}}{\partial b_y} = \sum_{b,t} \delta z_{b,t}, \qquad
+#   \frac{\partial \mathcal{L}}{\partial h_{b,t}} = \delta z_{b,t} W_{hy}^\top.$$
+#
+# The last one, shape $(B, T, H)$, is the `dH` that your `rnn_backward` takes.
+#
+# **Large logits.** $e^{z}$ overflows float64 from $z \approx 710$ (float32 from 89), and
+# `inf / inf` is `nan`. A softmax does not change when the same number is subtracted from all
+# the logits of a position, so subtract each position's maximum first: the largest exponential
+# is then $e^0 = 1$. The same for the loss: $\log \sum_j e^{z_j} = m + \log \sum_j e^{z_j - m}$
+# with $m = \max_j z_j$ (`torch.logsumexp` does it). `torch.softmax` and `F.log_softmax` are
+# stable, and you may use them: the gradient is what you write here.
+#
+# | gradient | code | product | shape |
+# |---|---|---|---|
+# | $\partial\mathcal{L}/\partial z$ | `dlogits` | $(p - \operatorname{onehot}) / N$ | $(B, T, V)$ |
+# | $\partial\mathcal{L}/\partial W_{hy}$ | `dW_hy` | $(H, N)(N, V)$ | $(H, V)$ |
+# | $\partial\mathcal{L}/\partial b_y$ | `db_y` | sum over $B$ and $T$ | $(V,)$ |
+# | $\partial\mathcal{L}/\partial h$ | `dH` | $(B, T, V)(V, H)$ | $(B, T, H)$ |
+#
+# ### Exercise 4 — `readout_backward`
+
+
+# %% nbgrader={"grade": false, "grade_id": "readout_backward", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def readout_backward(H_all, W_hy, b_y, Y):
+    """Read-out of every state, mean softmax cross-entropy, and its backward pass.
+
+    Args:
+        H_all: the states h_1 .. h_T, (B, T, H).  W_hy: (H, V).  b_y: (V,).
+        Y: the target symbol at every step, (B, T), integers in 0 .. V - 1.
+    Returns:
+        loss: the mean cross-entropy over the N = B * T positions, a 0-dim tensor.
+        dH (B, T, H): dL/dH_all, for rnn_backward.  dW_hy (H, V).  db_y (V,).
+    Hint: dlogits = (softmax(logits) - onehot(Y)) / N; subtract each row's max before exp.
+    """
+    ### BEGIN SOLUTION
+    B, T, V = Y.shape[0], Y.shape[1], W_hy.shape[1]
+    N = B * T
+    logits = H_all @ W_hy + b_y  # (B, T, V)
+    shifted = logits - logits.max(dim=-1, keepdim=True).values  # (B, T, V): exp(...) <= 1
+    log_p = shifted - shifted.exp().sum(dim=-1, keepdim=True).log()  # (B, T, V): log-softmax
+    loss = -log_p.gather(-1, Y.unsqueeze(-1)).sum() / N  # ()
+    dlogits = (log_p.exp() - F.one_hot(Y, V).to(log_p.dtype)) / N  # (B, T, V): (p - onehot) / N
+    dW_hy = H_all.reshape(N, -1).T @ dlogits.reshape(N, V)  # (H, V): sums over batch and time
+    db_y = dlogits.sum(dim=(0, 1))  # (V,)
+    dH = dlogits @ W_hy.T  # (B, T, H)
+    return loss, dH, dW_hy, db_y
+    ### END SOLUTION
+
+
+# %% [markdown]
+# Try it against autograd through `F.cross_entropy`, then on logits in the thousands.
+
+# %%
+B, T, H, V = 2, 5, 4, 3
+readout_inputs = [
+    torch.randn(B, T, H, dtype=torch.float64).tanh(),  # H_all
+    torch.randn(H, V, dtype=torch.float64),  # W_hy
+    torch.randn(V, dtype=torch.float64),  # b_y
+]
+readout_inputs = [t.requires_grad_() for t in readout_inputs]
+Y_try = torch.randint(0, V, (B, T))
+logits = readout_inputs[0] @ readout_inputs[1] + readout_inputs[2]  # (B, T, V)
+loss_ref = F.cross_entropy(logits.reshape(-1, V), Y_try.reshape(-1))
+by_autograd = torch.autograd.grad(loss_ref, readout_inputs)
+with torch.no_grad():
+    loss, *by_hand = readout_backward(*readout_inputs, Y_try)
+    large = readout_backward(readout_inputs[0], 1000 * readout_inputs[1], readout_inputs[2], Y_try)
+print(f"loss {loss.item():.6f}, F.cross_entropy {loss_ref.item():.6f}")
+for name, mine, theirs in zip(["dH", "dW_hy", "db_y"], by_hand, by_autograd, strict=True):
+    print(
+        f"{name:6s} {tuple(mine.shape)!s:10s} relative error vs autograd {rel_error(mine, theirs):.1e}"
+    )
+print("with logits 1000 times larger, all finite:", all(bool(t.isfinite().all()) for t in large))
+
+# %% nbgrader={"grade": true, "grade_id": "test_readout_backward_matches_autograd", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+"""readout_backward matches autograd through F.cross_entropy, also with logits in the thousands.
+When graded, more cases are checked outside the notebook."""
+check_readout_backward(readout_backward)
+check_readout_backward(readout_backward, logit_scale=1000.0)
+
+# %% [markdown]
+# ### Checking the whole model
+#
+# Now the backward pass of a whole model, read-out, loss and BPTT, against your own centred
+# differences. `full_loss` computes the loss from scratch with `F.cross_entropy` (independent
+# of your `readout_backward`); the analytic gradients chain your two backward passes:
+# `readout_backward` gives `dH`, and `rnn_backward` turns it into the gradients of the RNN's
+# weights, of its inputs and of its initial state. Every one should agree to better than
+# $10^{-7}$; a larger error says which parameter to look at. (A check like this one, run once
+# on a tiny model, is how you would test a backward pass nobody has written before.)
+
+# %%
+B, T, D, H, V = 2, 4, 3, 4, 5
+model_tensors = {
+    "X": torch.randn(B, T, D, dtype=torch.float64),
+    "h0": torch.randn(B, H, dtype=torch.float64).tanh(),
+    "W_xh": torch.randn(D, H, dtype=torch.float64),
+    "W_hh": 0.5 * torch.randn(H, H, dtype=torch.float64),
+    "b_h": torch.randn(H, dtype=torch.float64),
+    "W_hy": torch.randn(H, V, dtype=torch.float64),
+    "b_y": torch.randn(V, dtype=torch.float64),
+}
+Y_model = torch.randint(0, V, (B, T))
+
+
+def full_loss():
+    """The model's loss from scratch: forward pass, read-out, F.cross_entropy."""
+    m = model_tensors  # numerical_gradient changes these tensors in place
+    H_all, _ = rnn_forward_with_cache(m["X"], m["h0"], m["W_xh"], m["W_hh"], m["b_h"])
+    logits = H_all @ m["W_hy"] + m["b_y"]  # (B, T, V)
+    return F.cross_entropy(logits.reshape(-1, V), Y_model.reshape(-1))
+
+
+m = model_tensors
+H_all, caches = rnn_forward_with_cache(m["X"], m["h0"], m["W_xh"], m["W_hh"], m["b_h"])
+loss, dH, dW_hy, db_y = readout_backward(H_all, m["W_hy"], m["b_y"], Y_model)
+dX, dh0, dW_xh, dW_hh, db_h = rnn_backward(dH, caches)
+analytic = {"X": dX, "h0": dh0, "W_xh": dW_xh, "W_hh": dW_hh, "b_h": db_h}
+analytic |= {"W_hy": dW_hy, "b_y": db_y}
+print(f"loss {loss.item():.6f}, from scratch {full_loss().item():.6f}")
+for name, tensor in model_tensors.items():
+    error = rel_error_norm(analytic[name], numerical_gradient(full_loss, tensor))
+    verdict = "right" if error < 1e-7 else "look here"
+    print(f"d{name:5s} relative error vs centred differences {error:.1e}: {verdict}")
+
+# %% [markdown]
+# **Remember.** Softmax cross-entropy backward is `dlogits = (p - onehot(y)) / N`, the predicted
+# distribution minus the true one; subtract the maximum before `exp`. A gradient check of the
+# whole loss, with centred differences you wrote, tests every backward pass at once and names
+# the parameter whose gradient is wrong.
 #
 # ## 3. Truncated BPTT: long sequences in chunks
 #
@@ -399,7 +604,7 @@ class CharRNN(nn.Module):
 
 
 # %% [markdown]
-# ### Exercise 3 — `train_truncated_bptt`
+# ### Exercise 5 — `train_truncated_bptt`
 # One pass over long sequences `X`, `Y` of shape $(B, T)$ in chunks of `chunk_size` steps
 # (the last chunk may be shorter): per chunk, one forward pass from the carried state, the mean
 # cross-entropy over the chunk, one optimizer step. Return the chunk losses as floats.
@@ -518,7 +723,7 @@ plt.show()
 # Saturation adds to the vanishing: where $|h_t| \approx 1$ the factors $1 - h_t^2$ are close to
 # 0 and cut the gradient whatever $W_{hh}$ is.
 #
-# ### Exercise 4 — `jacobian_norms`
+# ### Exercise 6 — `jacobian_norms`
 # Compute $\|\partial h_T/\partial h_s\|_2$ for $s = 0, \dots, T$ for every sequence of a batch,
 # from the states of a forward pass. With `H_all[:, t - 1]` holding $h_t$, build the product
 # from the end: start with $G = I = \partial h_T/\partial h_T$, then repeatedly
@@ -559,7 +764,7 @@ When graded, more cases are checked outside the notebook."""
 check_jacobian_norms(jacobian_norms)
 
 # %% [markdown]
-# ### Exercise 5 — `with_spectral_radius`
+# ### Exercise 7 — `with_spectral_radius`
 # To run controlled experiments, rescale a matrix to a chosen spectral radius
 # $\rho(W) = \max_i |\lambda_i(W)|$. `torch.linalg.eigvals` returns the eigenvalues, which are
 # complex for a non-symmetric matrix; their absolute values are real.
@@ -683,7 +888,7 @@ check_gradient_flow(flow)
 # returned norm is how a training loop notices and skips such a step (what the gradients
 # become then does not matter; PyTorch multiplies them anyway, by 0 or NaN).
 #
-# ### Exercise 6 — `clip_grad_norm`
+# ### Exercise 8 — `clip_grad_norm`
 
 
 # %% nbgrader={"grade": false, "grade_id": "clip_grad_norm", "locked": false, "schema_version": 3, "solution": true, "task": false}
@@ -713,7 +918,7 @@ grads = [
 print("total norm:", clip_grad_norm(grads, max_norm=1.0).item(), "should be", math.sqrt(84))
 print("after clipping:", torch.sqrt(sum((g**2).sum() for g in grads)).item())
 
-# %% nbgrader={"grade": true, "grade_id": "test_clip_grad_norm_matches_torch", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_clip_grad_norm_matches_torch", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 """clip_grad_norm matches torch.nn.utils.clip_grad_norm_ above and below max_norm.
 When graded, more cases are checked outside the notebook."""
 check_clip_grad_norm(clip_grad_norm)
@@ -724,7 +929,7 @@ check_clip_grad_norm(clip_grad_norm, max_norm=100.0)
 check_clip_grad_norm_non_finite(clip_grad_norm)
 
 # %% [markdown]
-# ### Exercise 7 — `train_step_clipped`
+# ### Exercise 9 — `train_step_clipped`
 # One training step with clipping. The place matters: after `loss.backward()` has filled the
 # gradients, before `optimizer.step()` uses them.
 
@@ -836,16 +1041,22 @@ check_clipping_tames_explosion(unclipped_losses, clipped_losses, vocab_size=VOCA
 #    (`torch.linalg.qr(torch.randn(H, H)).Q`): what are its singular values, and what happens to
 #    the gradient in the linear regime? Why is it a popular initialisation?
 # 4. Run truncated BPTT with $k = 3$. Where does the loss stop, and why?
-# 5. Extend `rnn_backward` with the read-out $y_t = h_t W_{hy} + b_y$ and a cross-entropy loss:
-#    derive `dW_hy`, `db_y` and the `dH` they send into the RNN, and check them numerically.
+# 5. Gradient-check `readout_backward`'s `dW_hy` with `eps` from $10^{-1}$ down to $10^{-12}$
+#    and plot the relative error against `eps` (both axes logarithmic). Why does it fall like
+#    $\varepsilon^2$ on the right, rise like $10^{-16}/\varepsilon$ on the left, and bottom out
+#    near $\varepsilon = 10^{-5}$? Where would the bottom be in float32, and with a one-sided
+#    difference?
 #
 # ## Summary
 # - One step backwards: $\delta a_t = \delta h_t \odot (1 - h_t^2)$, then `dx_t = da @ W_xh.T`,
 #   `dh_prev = da @ W_hh.T`, `dW_xh = x_t.T @ da`, `dW_hh = h_prev.T @ da`, `db_h = da.sum(0)`.
 # - Through time: the gradient reaching $h_t$ is `dH[:, t]` plus the next step's `dh_prev`, and
 #   shared weights sum their gradients over all steps.
+# - The softmax cross-entropy sends `dlogits = (p - onehot(y)) / N` back into the read-out,
+#   whose `dH = dlogits @ W_hy.T` is where BPTT starts; subtract the max before `exp`.
 # - Prove a backward pass with autograd, and without it with centred differences in float64
-#   (relative error below $10^{-7}$).
+#   (perturb in place, restore, divide by $2\varepsilon$; relative error below $10^{-7}$),
+#   on the whole loss at once.
 # - Truncated BPTT carries the state and detaches it at chunk boundaries; the chunk length
 #   bounds the dependencies the gradient can teach.
 # - $\|\partial h_T/\partial h_s\| \le \sigma_{\max}(W_{hh})^{T-s}$; in the linear regime it

@@ -22,9 +22,6 @@ from rnncourse.checks.rnn import (
     reference_rnn_forward,
     torch_rnn_from_params,
 )
-from rnncourse.numerics import numerical_gradient_array, rel_error_norm
-
-MAX_NUMERICAL_ERROR = 1e-7  # centred differences in float64 agree to ~1e-9 when it is right
 
 
 def _quietly(fn, *args, **kwargs):
@@ -217,52 +214,3 @@ def check_rnn_cell_backward(
         also = [n for n in probe_wrong if n != name]
         hint = CELL_HINTS[name] + (f" (Also wrong: {', '.join(also)}.)" if also else "")
     expect_close(name, got[name], want[name], hint=hint, **tol)
-
-
-def _numerical_agreement(who, got: dict, inputs: dict, f, upstream):
-    """Compare each gradient with centred differences of sum(f() * upstream).
-
-    The error is measured on whole tensors, ||yours - numerical|| / (||yours|| + ||numerical||),
-    so that an entry which happens to be tiny does not make rounding look like a bug.
-    """
-    worst, worst_name = 0.0, ""
-    for name, x in inputs.items():
-        numerical = numerical_gradient_array(f, x, upstream)
-        error = rel_error_norm(got[name].detach(), numerical)
-        if not error < MAX_NUMERICAL_ERROR:
-            raise CheckFailed(
-                f"{who}: {name} has a relative error of {error:.2g} against centred differences "
-                f"(||yours - numerical|| / (||yours|| + ||numerical||); need < "
-                f"{MAX_NUMERICAL_ERROR:g}). The autograd check names the wrong term."
-            )
-        if error >= worst:
-            worst, worst_name = error, name
-    return worst, worst_name
-
-
-def check_rnn_cell_backward_numerical(
-    rnn_cell_backward,
-    rnn_cell_forward_with_cache,
-    *,
-    batch_size=2,
-    input_size=3,
-    num_hiddens=4,
-    seed=0,
-):
-    """Every gradient of rnn_cell_backward agrees with centred differences (float64, < 1e-7)."""
-    B, D, H = batch_size, input_size, num_hiddens
-    x, h, dh, (W_xh, W_hh, b_h) = _cell_inputs(B, D, H, torch.float64, "cpu", seed + 100)
-    cache = _forward_cell(rnn_cell_forward_with_cache, x, h, W_xh, W_hh, b_h)
-    shapes = [((B, D), "(B, D)"), ((B, H), "(B, H)"), ((D, H), "(D, H)"), ((H, H), "(H, H)")]
-    shapes.append(((H,), "(H,)"))
-    got = _gradients(
-        call_student(rnn_cell_backward, dh, cache), CELL_GRADS, shapes, "rnn_cell_backward"
-    )
-    inputs = {"dx_t": x, "dh_prev": h, "dW_xh": W_xh, "dW_hh": W_hh, "db_h": b_h}
-    worst, name = _numerical_agreement(
-        "rnn_cell_backward", got, inputs, lambda: reference_rnn_cell(x, h, W_xh, W_hh, b_h), dh
-    )
-    print(
-        "rnn_cell_backward agrees with centred differences: worst relative error "
-        f"{worst:.1e} ({name})."
-    )

@@ -1,4 +1,4 @@
-"""Lesson 02's checks, through time: rnn_backward against autograd and centred differences."""
+"""Lesson 02's checks, through time: rnn_backward against autograd through nn.RNN."""
 
 import torch
 
@@ -15,14 +15,10 @@ from rnncourse.checks._core import (
 from rnncourse.checks.bptt.cell import (
     _forward_layer,
     _gradients,
-    _numerical_agreement,
     _quietly,
     reference_rnn_backward,
 )
-from rnncourse.checks.rnn import (
-    random_rnn_params,
-    reference_rnn_forward,
-)
+from rnncourse.checks.rnn import random_rnn_params
 
 LAYER_GRADS = ("dX", "dh0", "dW_xh", "dW_hh", "db_h")
 
@@ -138,38 +134,6 @@ def check_rnn_backward(
             break
     name = state_wrong[0]
     expect_close(name, got[name], want[name], hint=hint, **tol)
-
-
-def check_rnn_backward_numerical(
-    rnn_backward,
-    rnn_forward_with_cache,
-    *,
-    batch_size=2,
-    num_steps=4,
-    input_size=3,
-    num_hiddens=4,
-    seed=0,
-):
-    """Every gradient of rnn_backward agrees with centred differences (float64, < 1e-7)."""
-    B, T, D, H = batch_size, num_steps, input_size, num_hiddens
-    X, h0, dH, (W_xh, W_hh, b_h) = _layer_inputs(
-        B, T, D, H, "dense", torch.float64, "cpu", seed + 200
-    )
-    caches = _forward_layer(rnn_forward_with_cache, X, h0, W_xh, W_hh, b_h)
-    result = call_student(rnn_backward, dH, caches)
-    got = _gradients(result, LAYER_GRADS, _layer_shapes(B, T, D, H), "rnn_backward")
-    inputs = {"dX": X, "dh0": h0, "dW_xh": W_xh, "dW_hh": W_hh, "db_h": b_h}
-    worst, name = _numerical_agreement(
-        "rnn_backward",
-        got,
-        inputs,
-        lambda: reference_rnn_forward(X, h0, W_xh, W_hh, b_h)[0],
-        dH,
-    )
-    print(
-        f"rnn_backward agrees with centred differences over T={T} steps: worst relative error "
-        f"{worst:.1e} ({name})."
-    )
 
 
 EDGE_CASES = (
