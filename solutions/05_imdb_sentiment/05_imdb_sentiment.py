@@ -81,8 +81,9 @@ PAD_ID, UNK_ID = 0, 1
 #
 # Three configurations of the same model. `gpu` is the reference, meant to pass 90% test
 # accuracy in about a minute on one recent GPU; `cpu` aims at 88–89% in about ten minutes on
-# two CPU cores; `nbgrader` is what runs while your notebook is graded on a CPU (a couple of
-# minutes, about 87%). Change `CONFIG_NAME` to choose another one.
+# two CPU cores; `nbgrader` is what runs when you validate your notebook with nbgrader (a
+# couple of minutes on a CPU, about 87%), and, with a single epoch, while it is graded.
+# Change `CONFIG_NAME` to choose another one.
 
 # %%
 CONFIGS = {
@@ -109,6 +110,10 @@ if under_nbgrader():
 else:
     CONFIG_NAME = "gpu" if DEVICE.type == "cuda" else "cpu"
 CONFIG = CONFIGS[CONFIG_NAME]
+if under_autograde():
+    # While the grader runs this notebook, the model it trains is never graded (the
+    # imdb_model.pt you handed in is): one epoch runs every cell at a third of the cost.
+    CONFIG = CONFIG | {"num_epochs": 1}
 print(f"configuration {CONFIG_NAME!r}: {CONFIG}")
 
 # %% [markdown]
