@@ -9,3 +9,21 @@ matplotlib.use("Agg")
 # of one OpenMP thread per core, the kernels' spinning threads oversubscribe the machine and
 # small-tensor loops slow down by an order of magnitude. One thread each is faster here.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+# The longest test files (minutes each, measured on the 2-core CI machine), started first.
+# Under `--dist loadfile` each xdist worker takes whole files in collection order, so a long
+# file collected late runs alone at the end while the other core idles.
+SLOWEST_FILES = ("test_grading_imdb.py", "test_grading_finetune.py", "test_tamper.py")
+
+
+def pytest_collection_modifyitems(items):
+    """Notebook tests before the rest, the slowest files first (a stable sort: each file's
+    tests keep their order, and every worker computes the same order)."""
+
+    def rank(item) -> tuple[int, int]:
+        name = item.path.name
+        slow = SLOWEST_FILES.index(name) if name in SLOWEST_FILES else len(SLOWEST_FILES)
+        return (item.get_closest_marker("notebook") is None, slow)
+
+    items.sort(key=rank)
