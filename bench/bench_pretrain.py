@@ -3,14 +3,15 @@ scratch, with the same labels and budget, on a fixed slice of the test set.
 
 Runs the lesson's own code (the reference solution's functions and CONFIGS, loaded from
 solutions/07_pretrain_finetune/07_pretrain_finetune.py): the corpus guard and builder, the
-word vocabulary, ``lm_batches`` and lesson 06's ``fit_lm`` for ``lm_seconds`` of pre-training,
-then for every number of labels and seed one fine-tuned run (``transfer_encoder`` and the full
-recipe) and one control run (``recipe=False``), each scored on the configuration's test
-slice. One language model serves every seed (its own seed is fixed: --lm-seed). Appends one
-JSON line per run of this script to bench/results/pretrain.jsonl with the configuration,
-device, torch version, the LM's curve, every accuracy, the end-to-end seconds of one seed
-(tokenizing + pre-training + one fine-tuned and one control run) and the load average
-before and after (other processes may share the machine).
+word vocabulary, ``lm_batches`` and lesson 06's ``fit_lm`` for ``lm_seconds`` (or
+``lm_updates``) of pre-training, then for every number of labels and seed one fine-tuned
+run (``transfer_encoder`` and the full recipe) and one control run (``recipe=False``), each
+scored on the configuration's test slice. One language model serves every seed (its own
+seed is fixed: --lm-seed). Appends one JSON line per run of this script to
+bench/results/pretrain.jsonl with the configuration, device, torch version, the LM's curve,
+every accuracy, the end-to-end seconds of one seed (tokenizing + pre-training + one
+fine-tuned and one control run) and the load average before and after (other processes may
+share the machine).
 
 Examples:
     # two CPU cores, the lesson's cpu configuration, three seeds at 2,500 and 500 labels
@@ -42,7 +43,7 @@ LESSON = "07_pretrain_finetune"
 
 
 def pretrain(lesson, imdb, config, device, seed):
-    """(vocab, language model, facts) after config["lm_seconds"] of pre-training."""
+    """(vocab, language model, facts) after the configuration's pre-training budget."""
     start = time.perf_counter()
     train_texts, valid_texts = lesson["lm_corpus"](imdb)
     train_tokens = [tokenize(t) for t in train_texts[: config["lm_reviews"]]]
@@ -58,7 +59,8 @@ def pretrain(lesson, imdb, config, device, seed):
     lm = RecurrentLM(**lm_config).to(device)
     curve = fit_lm(
         lm, rows, stream_windows(valid[:, :2001], 100), lr=config["lm_lr"],
-        num_steps=config["num_steps"], max_norm=1.0, seconds=config["lm_seconds"], max_updates=None,
+        num_steps=config["num_steps"], max_norm=1.0, seconds=config["lm_seconds"],
+        max_updates=config["lm_updates"],
     )  # fmt: skip
     seconds, updates, nll = curve[-1]
     facts = {
