@@ -6,6 +6,7 @@ import math
 import tempfile
 from collections import Counter
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -243,3 +244,28 @@ def test_a_method_may_judge_only_tests_of_its_answer(monkeypatch):
     monkeypatch.setitem(integrity_lm.PROBES, "sample", (wrong,))
     with pytest.raises(ValueError, match="sample's probe judges"):
         integrity.lesson_spec(LESSON)
+
+
+def _forgets_the_prompt(model, prompt_ids, num_chars, temperature=1.0, top_k=None, generator=None):
+    """A sampler that primes on the prompt's last id only (greedy: SumLMs are sure)."""
+    out, (logits, state) = [], model(prompt_ids[-1:][None], None)
+    for _ in range(num_chars):
+        out.append(int(logits[0, -1].argmax()))
+        logits, state = model(torch.tensor([[out[-1]]]), state)
+    return out
+
+
+@pytest.mark.parametrize("seed", range(200))
+def test_every_draw_of_the_priming_cases_catches_a_sampler_that_forgets_the_prompt(seed):
+    """Whatever the grading run's seed: a prompt whose other ids sum to 0 mod V would give
+    the same text from its last id alone (regression: such draws let this sampler pass)."""
+    from rnncourse_grader import integrity_lm
+
+    rng = np.random.default_rng(seed)
+    cases = integrity_lm.priming_cases(rng)
+    ns = {"sample": _forgets_the_prompt}
+    problems = [
+        integrity_lm.sample_compare(integrity_lm.sample_run(ns, "sample", case), None, case)
+        for case in cases
+    ]
+    assert any(p and "last prompt id alone" in p for p in problems), (cases, problems)

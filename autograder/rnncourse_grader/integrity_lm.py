@@ -33,6 +33,7 @@ from rnncourse.checks.lm import (
     seeding_problem,
     windows_problem,
 )
+from rnncourse.checks.lm.sampling import sum_lm_text
 from rnncourse_grader.integrity import Method, as_tensor, compare_tensor, describe, safely
 from rnncourse_grader.integrity_lm_model import (  # the recipes the runner looks up here
     MODEL_PROBES,
@@ -231,12 +232,25 @@ def _spread_logits(rng, V: int, scale: float = 1.0) -> list[float]:
             return [float(v) * scale for v in logits]
 
 
+def telling_prompt(rng, P: int, num_chars: int, V: int) -> list[int]:
+    """P ids drawn from V; when P > 1 and there is text to write, redrawn until the text after
+    the whole prompt differs from the text after its last id alone. (A SumLM's text depends on
+    the prompt's sum mod V only: a draw whose other ids sum to 0 mod V would let a sampler
+    that forgets the prompt pass by the luck of the draw.)"""
+    while True:
+        prompt = [int(i) for i in rng.integers(V, size=P)]
+        if P == 1 or num_chars == 0:
+            return prompt
+        if sum_lm_text(prompt, num_chars, V) != sum_lm_text(prompt[-1:], num_chars, V):
+            return prompt
+
+
 def priming_cases(rng):
     """Prompts of one id and several, no chars to write, two ids in the vocabulary."""
     cases = []
-    for P, n, V in [(1, 15, 0), (6, 12, 0), (3, 0, 0), (int(rng.integers(1, 9)), 20, 2)]:
+    for P, n, V in [(1, 15, 0), (6, 12, 0), (3, 0, 0), (int(rng.integers(2, 9)), 20, 2)]:
         V = V or int(rng.integers(3, 16))
-        prompt = [int(i) for i in rng.integers(V, size=P)]
+        prompt = telling_prompt(rng, P, n, V)
         label = f"priming on {prompt}, num_chars {n}, V = {V}"
         cases.append({"label": label, "kind": "priming", "prompt": prompt, "num_chars": n, "V": V})
     return cases
