@@ -29,7 +29,7 @@ lab: setup ## open JupyterLab on lessons/ with nbgrader's assignment list and fo
 test: setup ## lint, then every test (unit, checks-catch-bugs, notebooks, grading end to end)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile --durations=25
+	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile --no-loadscope-reorder --durations=25
 
 lint: setup ## ruff lint and format check only
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

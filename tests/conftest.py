@@ -12,8 +12,10 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 # The longest test files (minutes each, measured on the 2-core CI machine), started first.
-# Under `--dist loadfile` each xdist worker takes whole files in collection order, so a long
-# file collected late runs alone at the end while the other core idles.
+# Under `--dist loadfile --no-loadscope-reorder` (the Makefile) the xdist workers take whole
+# files in collection order, so a long file collected late would run alone at the end while
+# the other core idles. (xdist's default reorder puts files with the most tests first, and
+# these files hold one test each: they ran last.)
 SLOWEST_FILES = ("test_grading_imdb.py", "test_grading_finetune.py", "test_tamper.py")
 
 

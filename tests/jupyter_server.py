@@ -38,6 +38,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# A request's timeout catches a server that hangs, not a slow one: formgrader's first request
+# opens the gradebook and imports nbgrader's API, which took over 10 s at load 11 on two cores.
+TIMEOUT_S = 120
+
+
 @dataclass
 class Lab:
     """A running JupyterLab: its base URL, token, the course root it serves, and its log."""
@@ -48,14 +53,14 @@ class Lab:
     log: Path
     process: subprocess.Popen
 
-    def open(self, path: str, timeout: float = 10, method: str = "GET"):
+    def open(self, path: str, timeout: float = TIMEOUT_S, method: str = "GET"):
         """urlopen ``url + path`` with the token (the caller closes the response)."""
         request = urllib.request.Request(
             f"{self.url}{path}", headers={"Authorization": f"token {self.token}"}, method=method
         )
         return urllib.request.urlopen(request, timeout=timeout)
 
-    def get(self, path: str, timeout: float = 10) -> str:
+    def get(self, path: str, timeout: float = TIMEOUT_S) -> str:
         with self.open(path, timeout) as response:
             return response.read().decode()
 
