@@ -10,7 +10,7 @@ from pathlib import Path
 
 import jupytext
 
-from rnncourse_grader import pipeline
+from rnncourse_grader import batch, pipeline
 
 ROOT = pipeline.ROOT
 
@@ -101,3 +101,15 @@ def lesson_functions(lesson_id: str, *names: str) -> dict:
 def by_name(fn) -> str:
     """A function's name: test ids for parametrized corpora of answers."""
     return fn.__name__
+
+
+def grade_one_student(root: Path, env: dict, points: float):
+    """Grade the class (one student beside the lesson's canary, two workers): check that the
+    run published and the canary got all ``points``; return (the student's result, the
+    {test: score} of every test the student lost points on)."""
+    run = batch.grade_class(root, env, workers=2, progress=False)
+    assert run.ok, run.summary
+    (canary,) = run.canaries
+    assert canary.full_marks() and sum(c.max_score for c in canary.cells) == points
+    (result,) = run.results
+    return result, {g.grade_id: g.score for g in result.final if g.score < g.max_score}

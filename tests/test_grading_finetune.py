@@ -12,8 +12,8 @@ import shutil
 
 import pytest
 
-from rnncourse_grader import batch, pipeline
-from tests.course import make_submission, scratch_course, solution_cells
+from rnncourse_grader import pipeline
+from tests.course import grade_one_student, make_submission, scratch_course, solution_cells
 
 pytestmark = pytest.mark.notebook
 LESSON = "07_pretrain_finetune"
@@ -36,18 +36,13 @@ def test_reference_validates_then_a_class_is_graded(tmp_path):
     target = pipeline.work_dir(root, env) / "submitted" / "uma" / LESSON / f"{LESSON}.ipynb"
     make_submission(released, solution_cells(LESSON) | {"transfer_encoder": COPIES_NOTHING}, target)
     shutil.copyfile(solution.parent / CHECKPOINT, target.parent / CHECKPOINT)
-    run = batch.grade_class(root, env, workers=2, progress=False)
-    assert run.ok, run.summary
-    (canary,) = run.canaries
-    assert canary.full_marks() and sum(c.max_score for c in canary.cells) == 22
-    (result,) = run.results
-    lost = {g.grade_id: g.score for g in result.final if g.score < g.max_score}
+    result, lost = grade_one_student(root, env, points=22)
     assert lost == {
         "test_transfer_encoder_copies_exactly": 0.0,
         "test_transfer_encoder_refuses_mismatches": 0.0,
         "test_finetuned_model_keeps_the_pretrained_encoder": 0.0,
         "test_finetuned_checkpoint_reaches_85_percent": 0.0,
-    }, run.summary
+    }
     assert result.totals() == (12.0, 22.0)
     outcome = result.cell("test_finetuned_model_keeps_the_pretrained_encoder").message
     assert "is not the language model's" in outcome

@@ -3,8 +3,8 @@ a class is graded from a fresh data cache."""
 
 import pytest
 
-from rnncourse_grader import batch, pipeline
-from tests.course import scratch_course
+from rnncourse_grader import pipeline
+from tests.course import grade_one_student, scratch_course
 
 pytestmark = pytest.mark.notebook
 IMDB = "05_imdb_sentiment"
@@ -25,13 +25,8 @@ def test_imdb_solution_passes_then_grades_full_marks_from_a_fresh_clone(tmp_path
     submission = pipeline.work_dir(root, env) / "submitted" / "nockpt" / IMDB / f"{IMDB}.ipynb"
     pipeline.reference_submission(IMDB, submission, root)
     (submission.parent / "imdb_model.pt").unlink()
-    run = batch.grade_class(root, env, workers=2, progress=False)
-    assert run.ok, run.summary
-    (canary,) = run.canaries
-    assert canary.full_marks() and sum(c.max_score for c in canary.cells) == 31
-    (result,) = run.results
-    lost = {g.grade_id: g.score for g in result.final if g.score < g.max_score}
-    assert lost == {"test_checkpoint_reaches_85_percent": 0.0}, run.summary
+    result, lost = grade_one_student(root, env, points=31)
+    assert lost == {"test_checkpoint_reaches_85_percent": 0.0}
     why = result.cell(next(iter(lost))).message  # the visible check, first in the cell, says it
     assert "No checkpoint at imdb_model.pt" in why or "no imdb_model.pt was handed in" in why
     assert result.totals() == (27.0, 31.0)
