@@ -23,8 +23,14 @@ from rnncourse.data.checkpoint import CheckpointError, read_checkpoint
 from rnncourse.data.download import download
 from rnncourse.data.imdb import CLASS_NAMES, IMDB, IMDBSplit, load_imdb, train_valid_split
 from rnncourse.data.registry import DATASETS, Dataset
+from rnncourse.data.series import Scaler, Series, Split, load_co2, load_electricity
 
 __all__ = [
+    "Scaler",
+    "Series",
+    "Split",
+    "load_co2",
+    "load_electricity",
     "CLASS_NAMES",
     "CharCorpus",
     "CharVocab",
