@@ -23,9 +23,21 @@ from rnncourse.plots.diagrams import (
     draw_lstm_cell,
     draw_unrolled_rnn,
 )
+from rnncourse.plots.series import (
+    cross_correlation,
+    plot_cross_correlation,
+    plot_error_by_horizon,
+    plot_forecasts,
+    plot_split,
+)
 from rnncourse.plots.text import plot_char_probabilities, plot_stream_layout
 
 __all__ = [
+    "cross_correlation",
+    "plot_cross_correlation",
+    "plot_error_by_horizon",
+    "plot_forecasts",
+    "plot_split",
     "LiveCurves",
     "draw_bptt",
     "draw_gru_cell",
