@@ -24,6 +24,7 @@ LESSONS = [
     "05_imdb_sentiment",
     "06_language_model",
     "07_pretrain_finetune",
+    "08_time_series",
 ]
 
 
