@@ -774,17 +774,42 @@ for name, (forecasts, targets) in results.items():
 # against 0.87), after three epochs of two seconds each. Remember section 9's caveat: on the
 # validation weeks no setting of it beat seasonal naive, so this is a modest, fragile gain.
 #
-# Where in the week does it win? Error against horizon, over all origins:
+# Every method's forecast of the first test week, made at its start (the first origin):
 
 # %%
-by_horizon = {
-    name: (f - t).pow(2).mean(0).sqrt() for name, (f, t) in results.items() if name != "naive"
-}
+week = slice(valid_end, valid_end + WEEK)
+first_forecasts = {name: forecasts[0] for name, (forecasts, _) in results.items()}
+best = ("seasonal naive", "Holt-Winters", "direct GRU (seed 0)")
+fig, axes = plt.subplots(2, 1, figsize=(11, 7), sharex=True)
+plot_forecasts(
+    elec.times[week],
+    y[week],
+    {n: first_forecasts[n] for n in best},
+    axes[0],
+    unit="MW",
+    title="The first test week, forecast at its start: the best methods",
+)
+plot_forecasts(
+    elec.times[week],
+    y[week],
+    {n: f for n, f in first_forecasts.items() if n not in best and "seed" not in n},
+    axes[1],
+    unit="MW",
+    title="... and those that know no weekly cycle, or lose it",
+)
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# Where in the week does the direct model win? Error against horizon, over all origins:
+
+# %%
+by_horizon = {name: (f - t).pow(2).mean(0).sqrt() for name, (f, t) in results.items()}
 plot_error_by_horizon(by_horizon, steps_per_day=DAY, unit="MW")
 plt.show()
 
 # %% [markdown]
-# The scale is logarithmic: the top two curves are ten to forty times worse. Among the
+# The scale is logarithmic: naive, drift and the recursive GRU are ten to forty times worse. Among the
 # competitive methods, Holt-Winters is the best for the first hours (it re-weights the most
 # recent level), then spikes around midnight. The direct GRU's gain over seasonal naive is
 # largest in the first day: a deviation from last week (a warm spell, a holiday effect) lasts
