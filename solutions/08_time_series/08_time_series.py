@@ -106,7 +106,8 @@ plt.show()
 
 # %% [markdown]
 # Two cycles are plain: each day (low at night, peaks at midday and in the evening) and each
-# week (Saturday and Sunday lower). Week 7 dips: demand fell for a few days, then came back.
+# week (Saturday and Sunday lower). Weeks 7 and 8 (late July) run lower, and demand comes back
+# in August.
 # A forecast has to live with surprises like that.
 #
 # ## 2. From a series to a supervised problem: windows
