@@ -2,7 +2,6 @@
 
 import math
 
-import jupytext
 import pytest
 import torch
 from torch import nn
@@ -23,7 +22,7 @@ from rnncourse.checks import (
     check_walk_forward,
 )
 from rnncourse.data import Scaler
-from tests.course import ROOT, solution_cells
+from tests.course import lesson_functions
 from tests.integrity_support import passes_probe, rejection
 
 LESSON = "08_time_series"
@@ -47,13 +46,7 @@ ANSWERS = (
 @pytest.fixture(scope="module")
 def ref():
     """The reference answers: the setup cell and the answer cells, without the training cells."""
-    nb = jupytext.read(ROOT / "solutions" / LESSON / f"{LESSON}.py", fmt="py:percent")
-    setup = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "setup")
-    namespace: dict = {"__name__": f"reference_{LESSON}"}
-    exec(compile(setup.source, f"<{LESSON}:setup>", "exec"), namespace)
-    for grade_id, source in solution_cells(LESSON).items():
-        exec(compile(source, f"<{LESSON}:{grade_id}>", "exec"), namespace)
-    return namespace
+    return lesson_functions(LESSON, *ANSWERS)
 
 
 def fails(check, *args, match=None, **kwargs):
