@@ -555,7 +555,7 @@ check_memory_task(models, num_steps=NUM_STEPS)
 # while, then the loss falls by two to three orders of magnitude within a short stretch: they
 # have found the markers and learned to hold the first value. How long the plateau lasts is
 # where the seeds disagree, which is why there are three: in our runs (two CPU cores) the GRU
-# left it after 100 to 150 updates in every seed, the LSTM after about 250 to 550 depending on
+# left it after 100 to 200 updates in every seed, the LSTM after about 250 to 600 depending on
 # the seed, and the vanilla RNN not within 800 updates in any seed. The gradient that would
 # teach the RNN to store the first value has to travel back dozens of steps, and vanishes on
 # the way (lesson 02). On the right, seed 0's gated models predict on the diagonal, the RNN a

@@ -908,7 +908,8 @@ plt.show()
 
 # %% [markdown]
 # What we measured on one core of a 2-core CPU (the `cpu` configuration, 30 batches each;
-# the cell times 4 on a CPU, which changes the rates little and the time a lot):
+# the cell times 4 on a CPU: the rates are per token, so fewer batches measure the same thing,
+# with more noise, in a fraction of the time):
 # padded + bucketed batches trained at about 81,000 real tokens per second, random batches at
 # 32,000 (42% of what they computed was padding), packed batches at 4,700. On a CPU, PyTorch
 # runs a packed sequence step by step with a shrinking batch, one small matrix product per

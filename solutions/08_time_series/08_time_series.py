@@ -28,7 +28,7 @@
 #
 # **Prerequisites.** Lessons 01–04 (`nn.GRU`, `nn.LSTM`, hidden states, batch first).
 # Lesson 06's carried state helps for section 8. On two CPU cores the whole notebook runs in
-# under a minute (41 s measured).
+# under a minute (41 to 53 s measured).
 #
 # Work top to bottom. Each exercise has an answer cell (replace `raise NotImplementedError()`),
 # a cell to try it, and a locked test cell; the tests you see are a subset of those used for
@@ -812,7 +812,7 @@ plt.show()
 # %% [markdown]
 # The scale is logarithmic: naive, drift and the recursive GRU are ten to forty times worse. Among the
 # competitive methods, Holt-Winters is the best for the first hours (it re-weights the most
-# recent level), then spikes around midnight. The direct GRU's gain over seasonal naive is
+# recent level), then spikes late each evening. The direct GRU's gain over seasonal naive is
 # largest in the first day: a deviation from last week (a warm spell, a holiday effect) lasts
 # for hours, and the model has learned to carry part of it forward and let it fade. Later in
 # the week it is back close to seasonal naive, which is what it should do when it knows nothing
