@@ -1,12 +1,16 @@
-"""rnncourse holds lesson 05's and 06's answers for lesson 07 to reuse (rnncourse.text,
-rnncourse.classify, rnncourse.lm). Importing them is not an answer: the integrity pass runs
-those lessons' answers with the modules withheld, and fails an answer that uses them."""
+"""rnncourse holds lesson 03's answer for lesson 04 (rnncourse.gradient_flow) and lesson 05's
+and 06's answers for lesson 07 (rnncourse.text, rnncourse.classify, rnncourse.lm). Importing
+them is not an answer: the integrity pass runs those lessons' answers with the modules withheld,
+and fails an answer that uses them."""
 
 import pytest
 
 from tests.integrity_support import NO_OP_CHECKS, released, verdicts
 
 CASES = {
+    "03_lstm": {
+        "state_gradient_norms": "from rnncourse.gradient_flow import state_gradient_norms\n",
+    },
     "05_imdb_sentiment": {
         # an import inside the function: the cell runs, the call fails
         "tokenize": "def tokenize(text):\n    from rnncourse.text import tokenize as t\n"
