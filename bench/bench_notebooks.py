@@ -11,6 +11,7 @@ machine: other processes on the same cores slow every cell.
 Examples:
     .venv/bin/python bench/bench_notebooks.py                      # lessons 01-05 and 08
     .venv/bin/python bench/bench_notebooks.py 04_gru 08_time_series
+    .venv/bin/python bench/bench_notebooks.py 05_imdb_sentiment --keep /tmp/run   # + outputs
 """
 
 import argparse
@@ -46,7 +47,8 @@ def cell_seconds(cell) -> float:
     return (parse(end.replace("Z", "+00:00")) - parse(start.replace("Z", "+00:00"))).total_seconds()
 
 
-def run_lesson(lesson_id: str, timeout: int) -> dict:
+def run_lesson(lesson_id: str, timeout: int, keep: Path | None = None) -> dict:
+    """Execute one reference notebook; its bench line. ``keep``: save the executed copy there."""
     source = pipeline.build_source_notebook(lesson_id)
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix=f"bench-{lesson_id}-") as folder:
@@ -63,6 +65,9 @@ def run_lesson(lesson_id: str, timeout: int) -> dict:
         start = time.perf_counter()
         client.execute()
         seconds = time.perf_counter() - start
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, keep / source.name)
     code = [c for c in nb.cells if c.cell_type == "code"]
     slowest = sorted(code, key=cell_seconds, reverse=True)[:3]
     return {
@@ -86,9 +91,11 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("lessons", nargs="*", default=DEFAULT)
     parser.add_argument("--timeout", type=int, default=1800, help="seconds per cell")
+    parser.add_argument("--keep", type=Path, help="save the executed notebooks (outputs) here")
     args = parser.parse_args(argv)
     for lesson_id in args.lessons:
-        append_result(run_lesson(lesson_id, args.timeout), torch.device("cpu"), RESULTS)
+        line = run_lesson(lesson_id, args.timeout, args.keep)
+        append_result(line, torch.device("cpu"), RESULTS)
     return 0
 
 

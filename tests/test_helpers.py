@@ -6,7 +6,13 @@ import torch
 
 from rnncourse import get_device, rel_error, set_seed
 from rnncourse.device import under_nbgrader
-from rnncourse.plots import draw_unrolled_rnn, plot_curves, plot_heatmap
+from rnncourse.plots import (
+    accuracy_by_length,
+    draw_unrolled_rnn,
+    plot_accuracy_by_length,
+    plot_curves,
+    plot_heatmap,
+)
 from rnncourse.toy_tasks import encode_pattern, periodic_batch
 
 
@@ -72,4 +78,25 @@ def test_plots_draw_on_axes():
     assert axes[1].images and axes[1].get_title() == "states"
     plot_curves({"a": [3, 2, 1], "b": [3, 1, 0.5]}, ax=axes[2], logy=True, reference={"c": 1.0})
     assert len(axes[2].lines) == 3 and axes[2].get_yscale() == "log"
+    plt.close(fig)
+
+
+def test_accuracy_by_length_bins_every_review_once_in_order_of_length():
+    lengths = [5, 1, 9, 3, 7, 2, 8, 4, 6, 10]  # 1..10, shuffled
+    long_only = [n > 5 for n in lengths]  # right on the longer half only
+    bins = accuracy_by_length(lengths, {"a": long_only, "all": [True] * 10}, num_bins=2)
+    assert bins.ranges == [(1, 5), (6, 10)]
+    assert bins.counts == [5, 5]
+    assert bins.accuracy == {"a": [0.0, 1.0], "all": [1.0, 1.0]}
+    # five bins of two: each bin's accuracy is the mean of its own reviews only
+    five = accuracy_by_length(lengths, {"a": [n % 2 == 0 for n in lengths]}, num_bins=5)
+    assert sum(five.counts) == 10 and five.accuracy["a"] == pytest.approx([0.5] * 5)
+
+
+def test_plot_accuracy_by_length_draws_one_line_per_model_with_bin_sizes():
+    bins = accuracy_by_length(torch.arange(1, 101), {"x": [True] * 50 + [False] * 50}, num_bins=4)
+    fig, ax = plt.subplots()
+    assert plot_accuracy_by_length(bins, ax=ax, title="t") is ax
+    assert len(ax.lines) == 1 and list(ax.lines[0].get_ydata()) == [1.0, 1.0, 0.0, 0.0]
+    assert "(25)" in ax.get_xticklabels()[0].get_text()
     plt.close(fig)

@@ -5,8 +5,11 @@ so that notebooks can combine them with ``plt.subplots``.
 """
 
 from rnncourse.plots.charts import (
+    LengthBins,
     LiveCurves,
+    accuracy_by_length,
     moving_average,
+    plot_accuracy_by_length,
     plot_bars,
     plot_batch_padding,
     plot_confusion_matrix,
@@ -38,7 +41,10 @@ __all__ = [
     "plot_error_by_horizon",
     "plot_forecasts",
     "plot_split",
+    "LengthBins",
     "LiveCurves",
+    "accuracy_by_length",
+    "plot_accuracy_by_length",
     "draw_bptt",
     "draw_gru_cell",
     "draw_lstm_cell",

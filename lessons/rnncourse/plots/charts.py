@@ -1,5 +1,6 @@
 """Charts of what the lessons measure: curves, heatmaps, gates, runs, predictions, batches."""
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
@@ -302,3 +303,42 @@ class LiveCurves:
         self.figure.tight_layout()
         if self._handle is not None:
             self._handle.update(self.figure)
+
+
+@dataclasses.dataclass(frozen=True)
+class LengthBins:
+    """Accuracy of each model within groups of reviews of similar length, equal in size."""
+
+    ranges: list[tuple[int, int]]  # shortest and longest length in each group
+    counts: list[int]  # reviews per group
+    accuracy: dict[str, list[float]]  # model name -> accuracy per group
+
+
+def accuracy_by_length(lengths, correct: Mapping[str, Sequence[bool]], num_bins=5) -> LengthBins:
+    """Sort the reviews by ``lengths`` (N,), cut them into ``num_bins`` groups of equal size
+    (sizes differ by at most one) and average each model's ``correct`` (N,) in every group."""
+    lengths = torch.as_tensor(lengths)
+    groups = torch.argsort(lengths, stable=True).tensor_split(num_bins)  # shortest first
+    hits = {name: torch.as_tensor(c, dtype=torch.float64) for name, c in correct.items()}
+    return LengthBins(
+        ranges=[(int(lengths[g].min()), int(lengths[g].max())) for g in groups],
+        counts=[len(g) for g in groups],
+        accuracy={name: [h[g].mean().item() for g in groups] for name, h in hits.items()},
+    )
+
+
+def plot_accuracy_by_length(
+    bins: LengthBins, ax=None, *, title="", xlabel="review length in tokens"
+):
+    """One line per model: accuracy in each length bin, the bin's range and size on the x axis."""
+    ax = _axes(ax, (7.0, 3.6))
+    positions = range(len(bins.counts))
+    for name, values in bins.accuracy.items():
+        ax.plot(positions, values, marker="o", label=name)
+    labels = [f"{lo}-{hi}\n({n:,})" for (lo, hi), n in zip(bins.ranges, bins.counts, strict=True)]
+    ax.set_xticks(list(positions), labels)
+    ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda y, _: f"{y:.1%}"))
+    ax.set(title=title, xlabel=f"{xlabel} (reviews per bin)", ylabel="accuracy")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return ax
