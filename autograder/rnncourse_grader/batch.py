@@ -37,8 +37,8 @@ import time
 import warnings
 from pathlib import Path
 
+from rnncourse_grader import late, lms_grades, pipeline, report, sandbox
 from rnncourse_grader import limits as limits_mod
-from rnncourse_grader import pipeline, report, sandbox
 from rnncourse_grader.outcome import FinalGrade, GradeResult, GraderFault, Job, Status
 from rnncourse_grader.prepare import prepare
 
@@ -60,6 +60,7 @@ class Run:
     workers: int
     tampered: list[str]
     retries: int  # grader failures that were tried again
+    lms_files: list[Path] = dataclasses.field(default_factory=list)  # grades and feedback back
 
     @property
     def not_graded(self) -> list[GradeResult]:
@@ -90,7 +91,9 @@ def submissions(work: Path, lessons: list[str] | None, students: list[str] | Non
 
 def ensure_assignments(lessons: list[str], root: Path, env: dict | None) -> None:
     """Record lessons missing from the gradebook (what `course release` does) without touching
-    lessons/: generate_assignment writes into a scratch release folder."""
+    lessons/: generate_assignment writes into a scratch release folder. A lesson recorded
+    without its notebooks (``nbgrader db assignment add ID --duedate=...`` before any release)
+    is completed the same way; its due date stays."""
     from nbgrader.api import Gradebook, MissingEntry
 
     db = pipeline.work_dir(root, env) / "gradebook.db"
@@ -99,7 +102,8 @@ def ensure_assignments(lessons: list[str], root: Path, env: dict | None) -> None
         with Gradebook(f"sqlite:///{db}") as gb:
             for lesson in lessons:
                 try:
-                    gb.find_assignment(lesson)
+                    if not gb.find_assignment(lesson).notebooks:
+                        missing.append(lesson)
                 except MissingEntry:
                     missing.append(lesson)
     else:
@@ -331,8 +335,9 @@ def canary_problem(canary: GradeResult) -> str | None:
     return f"its reference notebook lost points (is its environment complete?): {why}"
 
 
-def merge(gb, result: GradeResult, main_work: Path) -> None:
-    """Write one graded submission into the main gradebook (replacing any earlier one)."""
+def merge(gb, result: GradeResult, main_work: Path, config) -> None:
+    """Write one graded submission into the main gradebook (replacing any earlier one), with
+    the late penalty the course's plugin gives its final scores (``config``: nbgrader's)."""
     from nbgrader.api import MissingEntry
     from nbgrader.utils import parse_utc
     from sqlalchemy.exc import SAWarning
@@ -364,6 +369,9 @@ def merge(gb, result: GradeResult, main_work: Path) -> None:
     else:
         _scores(gb, sub, result)
     gb.db.commit()
+    lateness = late.assess(gb, lesson, student, config)
+    gb.db.commit()
+    result.seconds_late, result.late_penalty = lateness.seconds_late, lateness.penalty
     result.final = final_grades(gb, lesson, student)
 
 
@@ -419,8 +427,19 @@ def status_line(result: GradeResult) -> str | None:
     return f"{who}: " + "; ".join(problems) if problems else None
 
 
-def publish(results, refused, root, env, main_db: Path) -> tuple[list[str], Path, Path, Path]:
-    """Merge what may be written; the CSVs; return (tampered, grades.csv, by notebook, by cell)."""
+@dataclasses.dataclass
+class Published:
+    """What ``publish`` wrote."""
+
+    tampered: list[str]
+    csv: Path  # nbgrader's grades.csv
+    by_notebook: Path
+    by_cell: Path
+    lms_files: list[Path]  # grade files and feedback bundles for the LMSs submissions came from
+
+
+def publish(results, refused, root, env, main_db: Path) -> Published:
+    """Merge what may be written; the CSVs, and the files that take grades back to an LMS."""
     from nbgrader.api import Gradebook
 
     work = pipeline.work_dir(root, env)
@@ -428,16 +447,18 @@ def publish(results, refused, root, env, main_db: Path) -> tuple[list[str], Path
     withheld = {(r.student, r.lesson) for r in results if r not in written}
     csv_path = work / "grades.csv"
     try:
+        config = pipeline.nbgrader_config(root)
         with Gradebook(f"sqlite:///{main_db}") as gb:
             for result in written:
-                merge(gb, result, work)
+                merge(gb, result, work, config)
         tampered = verify(main_db, written)
         pipeline.nbgrader("export", "--to", str(csv_path), root=root, env=env)
         report.blank_rows(csv_path, withheld)
         by_notebook, by_cell = report.write_csvs(results, work, withheld)
+        lms_files = lms_grades.write(results, work, withheld)
     except Exception as err:  # a full disk, a locked gradebook: the run failed, say so
         raise GraderFault(f"publishing the grades failed: {type(err).__name__}: {err}") from err
-    return tampered, csv_path, by_notebook, by_cell
+    return Published(tampered, csv_path, by_notebook, by_cell, lms_files)
 
 
 # ----------------------------------------------------------------------------- the run
@@ -471,27 +492,26 @@ def grade_class(
         for lesson, why in prepare(lessons_found, env, root).items():
             pool.refuse(lesson, why)
         results, canaries = _collect(pool, jobs, progress)
-        tampered, csv_path, by_notebook, by_cell = publish(
-            results, pool.refused, root, env, work / "gradebook.db"
-        )
+        published = publish(results, pool.refused, root, env, work / "gradebook.db")
     finally:
         _keep_logs(run_dir, work)
         shutil.rmtree(kernel_tmp, ignore_errors=True)
         shutil.rmtree(run_dir, ignore_errors=True)
-    for line in tampered:
+    for line in published.tampered:
         echo(f"WARNING: {line}")
     return Run(
         results=sorted(results, key=lambda r: (r.lesson, r.student)),
         canaries=canaries,
         refused=dict(pool.refused),
-        csv=csv_path,
-        by_notebook=by_notebook,
-        by_cell=by_cell,
+        csv=published.csv,
+        by_notebook=published.by_notebook,
+        by_cell=published.by_cell,
         summary=report.summary(results, pool.refused),
         seconds=time.monotonic() - start,
         workers=n,
-        tampered=tampered,
+        tampered=published.tampered,
         retries=pool.retries,
+        lms_files=published.lms_files,
     )
 
 

@@ -6,6 +6,9 @@ course validate [--invert] NOTEBOOK ...
 course lab [JUPYTER ARGS]   JupyterLab on the course with nbgrader's extensions
 course grade [ID ...] [--from FOLDER|ZIP] [--workers N] [--student S ...] [limits]
                             import, autograde in parallel, feedback, grades CSVs, summary
+course grade ID --from ZIP --lms canvas|moodle --roster CSV [--worksheet CSV] [--pattern RE]
+                            an LMS's export, mapped through the class list; grade files
+                            and feedback bundles to upload back
 course bundle [ID ...] [--out PATH] [--zip]
                             the student bundle (lessons + helpers, no answers) for courses
                             without an nbgrader exchange
@@ -59,9 +62,39 @@ def _lab(args) -> int:
     os.execve(sys.executable, argv + args.jupyter_args, env)
 
 
-def _grade(args) -> int:
-    from rnncourse_grader import grading
+def _lms_source(args):
+    """The LMS export's settings from the options (None: not an LMS export)."""
+    from rnncourse_grader import lms
 
+    system = lms.PATTERN if args.pattern else args.lms
+    if system is None:
+        for option in ("roster", "worksheet", "lms_column"):
+            if getattr(args, option):
+                raise lms.LmsError(f"--{option.replace('_', '-')} needs --lms or --pattern")
+        return None
+    if args.lms and args.pattern:
+        raise lms.LmsError("--lms names a preset, --pattern a naming of your own: give one")
+    if not args.source or not args.roster:
+        raise lms.LmsError("an LMS export needs --from (the export) and --roster (class list)")
+    return lms.source(
+        system,
+        args.roster,
+        pattern=args.pattern,
+        worksheet=args.worksheet,
+        tz=args.timezone,
+        lesson=args.ids[0] if len(args.ids) == 1 else None,
+        column=args.lms_column or "",
+    )
+
+
+def _grade(args) -> int:
+    from rnncourse_grader import grading, lms
+
+    try:
+        export = _lms_source(args)
+    except lms.LmsError as err:
+        print(f"course grade: {err}", file=sys.stderr)
+        return 2
     limits = {
         "cell_timeout": args.cell_timeout,
         "notebook_timeout": args.notebook_timeout,
@@ -74,6 +107,7 @@ def _grade(args) -> int:
         students=args.student,
         workers=args.workers,
         limit_overrides=limits,
+        export=export,
     )
 
 
@@ -112,6 +146,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--notebook-timeout", type=int, help="seconds per notebook")
     p.add_argument("--memory-mb", type=int, help="kernel memory cap in MiB")
     p.add_argument("--max-output-bytes", type=int, help="stored output cap per notebook")
+    p.add_argument("--lms", choices=["canvas", "moodle"], help="--from is this LMS's export")
+    p.add_argument(
+        "--pattern",
+        help="--from names files by this regex: (?P<student_id>...) the LMS id, (?P<file_id>...)"
+        " the file name, optional (?P<timestamp>...) (nbgrader's zip_collect contract)",
+    )
+    p.add_argument("--roster", help="class list CSV (nbgrader db student import + lms_user_id)")
+    p.add_argument("--worksheet", help="Moodle: the assignment's grading worksheet CSV")
+    p.add_argument("--lms-column", help="Canvas: the lesson's column, 'Title (assignment id)'")
+    p.add_argument(
+        "--timezone", default="UTC", help="of the export's times without one (default UTC)"
+    )
     p.set_defaults(func=_grade)
     p = sub.add_parser("bundle", help="student bundle for courses without an exchange")
     p.add_argument("ids", nargs="*", help="lessons to include (default: every released one)")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from nbgrader.api import Gradebook
 
-from rnncourse_grader import batch, importing, pipeline
+from rnncourse_grader import batch, importing, late, lms, pipeline
 from rnncourse_grader.outcome import GraderFault
 
 
@@ -36,12 +36,27 @@ def scores(root: Path = pipeline.ROOT, env: dict | None = None) -> dict[tuple[st
     return result
 
 
-def import_submissions(source: Path, root: Path = pipeline.ROOT, env: dict | None = None):
-    """Place a folder or zip of submissions into ``<work>/submitted``; return the report."""
+def import_submissions(
+    source: Path,
+    root: Path = pipeline.ROOT,
+    env: dict | None = None,
+    export: lms.Source | None = None,
+):
+    """Place a folder or zip of submissions into ``<work>/submitted``; return the report.
+
+    ``export``: the source is an LMS's export, placed through its roster (``lms.source``);
+    the lessons' due dates come from the gradebook.
+    """
+    lessons, work = pipeline.lesson_ids(root), pipeline.work_dir(root, env)
     scratch = Path(tempfile.mkdtemp(prefix="rnncourse-import-"))
     try:
-        found = importing.scan(Path(source), pipeline.lesson_ids(root), scratch=scratch)
-        importing.install(found, pipeline.work_dir(root, env))
+        place, notes = None, []
+        if export is not None:
+            due = late.due_dates(work / "gradebook.db", lessons)
+            place = importing.lms_placer(export, lessons, due, notes)
+        found = importing.scan(Path(source), lessons, scratch=scratch, place=place)
+        found.notes += notes
+        importing.install(found, work)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return found
@@ -68,6 +83,7 @@ def grade_all(
     students: list[str] | None = None,
     workers: int | None = None,
     limit_overrides: dict | None = None,
+    export: lms.Source | None = None,
 ) -> int:
     """The ``course grade`` command: import (optional), grade, print the summary table.
 
@@ -77,7 +93,7 @@ def grade_all(
     that could not finish (a full disk, say).
     """
     if source is not None:
-        found = import_submissions(source)
+        found = import_submissions(source, export=export)
         print("\n".join(found.lines()))
     if not submitted():
         print(f"No submissions in {pipeline.work_dir() / 'submitted'}/<student>/<lesson>/.")
@@ -101,6 +117,8 @@ def grade_all(
             if (r.student, r.lesson) in withheld
             else f"{score:6.1f} / {max_score:.1f}"
         )
+        if r.late_penalty and (r.student, r.lesson) not in withheld:
+            shown += f" (late: {r.penalised():.1f} after the penalty)"
         print(f"{r.student:20s} {r.lesson:24s} {shown}  {r.status}")
     work = pipeline.work_dir()
     print(
@@ -109,6 +127,8 @@ def grade_all(
         f"grades: {run.csv}, {run.by_notebook.name}, {run.by_cell.name}\n"
         f"feedback: {work / 'feedback'}"
     )
+    if run.lms_files:
+        print("back to the LMS: " + ", ".join(p.name for p in run.lms_files))
     for lesson, why in run.refused.items():
         print(f"NOT PUBLISHED: {lesson}: {why}")
     for r in run.not_graded:

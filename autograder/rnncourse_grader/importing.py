@@ -11,16 +11,24 @@ Everything else is reported, never silently dropped: files that are not notebook
 whose name is no lesson, a second submission for the same student and lesson (the newest is
 kept), unsafe names. Zip archives are read member by member with size caps and no path ever
 leaves the extraction folder.
+
+An LMS export (Canvas, Moodle, or a named-group pattern) is placed by ``lms.Source`` instead:
+the LMS id in each name is looked up in the roster, and the submission's ``lms.Link`` and its
+time (``timestamp.txt``, as nbgrader's collect writes it) are installed beside the notebook.
 """
 
 import dataclasses
+import datetime as dt
 import os
 import re
 import shutil
 import tempfile
 import time
 import zipfile
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
+
+from rnncourse_grader.lms import Link
 
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,99}$")
 JUNK = {"__MACOSX", ".ipynb_checkpoints", ".DS_Store", "Thumbs.db", "__pycache__"}
@@ -36,17 +44,30 @@ class Placed:
     path: Path  # the file to grade
     origin: str  # where it came from, as the instructor sees it
     mtime: float = 0.0
+    link: Link | None = None  # who it is in the LMS (LMS exports only)
+
+    def rank(self) -> tuple:
+        """Orders two files of one student and lesson: the later submission ranks higher
+        (the LMS's submission time and attachment id first, then the file's time)."""
+        return (self.link.rank() if self.link else (), self.mtime)
 
 
 @dataclasses.dataclass
 class ImportReport:
     placed: list[Placed] = dataclasses.field(default_factory=list)
     problems: list[str] = dataclasses.field(default_factory=list)
+    notes: list[str] = dataclasses.field(default_factory=list)  # imported, with a remark
 
     def lines(self) -> list[str]:
-        return [f"imported {len(self.placed)} submission(s)"] + [
-            f"  not imported: {p}" for p in self.problems
-        ]
+        return (
+            [f"imported {len(self.placed)} submission(s)"]
+            + [f"  note: {n}" for n in self.notes]
+            + [f"  not imported: {p}" for p in self.problems]
+        )
+
+
+# what places one notebook of a source: (path in the source, file) -> Placed or why not
+Placer = Callable[[PurePosixPath, Path], "Placed | str"]
 
 
 def _student_id(raw: str) -> str | None:
@@ -78,6 +99,17 @@ def classify(rel: PurePosixPath, lessons: list[str]) -> tuple[str, str] | str:
     return f"'{rel.name}' is not named after a lesson ({', '.join(lessons)})"
 
 
+def _member_name(info: zipfile.ZipInfo) -> str:
+    """A member's name. Zip writers that omit the UTF-8 flag (rubyzip's default) still store
+    UTF-8 names, which Python reads as cp437 ("mÃ¼ller" for "müller"): read those as UTF-8."""
+    if info.flag_bits & 0x800 or info.filename.isascii():
+        return info.filename
+    try:
+        return info.filename.encode("cp437").decode("utf-8")
+    except UnicodeError:  # a real cp437 name
+        return info.filename
+
+
 def _extract(archive: Path, target: Path, report: ImportReport) -> None:
     """Extract an archive member by member: no absolute paths, no '..', size caps."""
     total = 0
@@ -87,7 +119,7 @@ def _extract(archive: Path, target: Path, report: ImportReport) -> None:
             report.problems.append(f"{archive.name}: {len(members)} files, over {MAX_MEMBERS}")
             members = members[:MAX_MEMBERS]
         for info in members:
-            name = PurePosixPath(info.filename.replace("\\", "/"))
+            name = PurePosixPath(_member_name(info).replace("\\", "/"))
             if info.is_dir():
                 continue
             if name.is_absolute() or ".." in name.parts:
@@ -105,10 +137,41 @@ def _extract(archive: Path, target: Path, report: ImportReport) -> None:
             os.utime(dest, (mtime, mtime))
 
 
-def scan(source: Path, lessons: list[str], scratch: Path | None = None) -> ImportReport:
+def plain_placer(lessons: list[str]) -> Placer:
+    """Places the common layouts (see the module's docstring) by their paths."""
+
+    def place(rel: PurePosixPath, path: Path) -> Placed | str:
+        placed = classify(rel, lessons)
+        if isinstance(placed, str):
+            return placed
+        return Placed(placed[0], placed[1], path, str(rel), path.stat().st_mtime)
+
+    return place
+
+
+def lms_placer(source, lessons: list[str], due: dict, notes: list[str]) -> Placer:
+    """Places an LMS export's notebooks with ``source`` (an ``lms.Source``); ``due``: lesson
+    -> its due date; what the instructor should know about a placed file goes to ``notes``."""
+
+    def place(rel: PurePosixPath, path: Path) -> Placed | str:
+        mtime = path.stat().st_mtime
+        found = source.place(rel, dt.datetime.fromtimestamp(mtime), lessons, due)
+        if isinstance(found, str):
+            return found
+        if found.note:
+            notes.append(f"{rel}: {found.student}/{found.lesson}: {found.note}")
+        return Placed(found.student, found.lesson, path, str(rel), mtime, found.link)
+
+    return place
+
+
+def scan(
+    source: Path, lessons: list[str], scratch: Path | None = None, place: Placer | None = None
+) -> ImportReport:
     """Find every submission in a folder or zip; report what cannot be placed.
 
     A zip is extracted into ``scratch`` (a new temporary folder if None; the caller owns it).
+    ``place`` decides each notebook's student and lesson (default: ``plain_placer``).
     """
     source = Path(source)
     report = ImportReport()
@@ -128,6 +191,7 @@ def scan(source: Path, lessons: list[str], scratch: Path | None = None) -> Impor
     else:
         root = source
 
+    place = place or plain_placer(lessons)
     chosen: dict[tuple[str, str], Placed] = {}
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         rel = PurePosixPath(path.relative_to(root).as_posix())
@@ -139,17 +203,16 @@ def scan(source: Path, lessons: list[str], scratch: Path | None = None) -> Impor
         if path.suffix != ".ipynb":
             report.problems.append(f"{rel}: not a notebook (only notebooks are graded)")
             continue
-        placed = classify(rel, lessons)
-        if isinstance(placed, str):
-            report.problems.append(f"{rel}: {placed}")
+        item = place(rel, path)
+        if isinstance(item, str):
+            report.problems.append(f"{rel}: {item}")
             continue
-        student, lesson = placed
-        item = Placed(student, lesson, path, str(rel), path.stat().st_mtime)
+        student, lesson = item.student, item.lesson
         other = chosen.get((student, lesson))
         if other is None:
             chosen[(student, lesson)] = item
             continue
-        newer, older = (item, other) if item.mtime >= other.mtime else (other, item)
+        newer, older = (item, other) if item.rank() >= other.rank() else (other, item)
         chosen[(student, lesson)] = newer
         report.problems.append(
             f"{older.origin}: a second submission of {student}/{lesson}; kept the newer "
@@ -162,7 +225,9 @@ def scan(source: Path, lessons: list[str], scratch: Path | None = None) -> Impor
 def install(report: ImportReport, work: Path) -> list[tuple[str, str]]:
     """Copy the placed notebooks into ``work/submitted/<student>/<lesson>/<lesson>.ipynb``.
 
-    A student's earlier submission of the same lesson is replaced (regrading replaces).
+    A student's earlier submission of the same lesson is replaced (regrading replaces). An LMS
+    file also gets its link (``lms.json``) and, when its time is known, ``timestamp.txt``:
+    nbgrader records it and computes the lateness from it.
     Returns the (student, lesson) pairs installed.
     """
     installed = []
@@ -172,5 +237,10 @@ def install(report: ImportReport, work: Path) -> list[tuple[str, str]]:
             shutil.rmtree(folder)
         folder.mkdir(parents=True)
         shutil.copyfile(item.path, folder / f"{item.lesson}.ipynb")
+        if item.link is not None:
+            item.link.save(folder)
+            if item.link.submitted:
+                when = dt.datetime.fromisoformat(item.link.submitted)
+                (folder / "timestamp.txt").write_text(f"{when:%Y-%m-%d %H:%M:%S.%f} UTC")
         installed.append((item.student, item.lesson))
     return installed

@@ -137,6 +137,8 @@ class GradeResult:
     canary: bool = False  # the lesson's reference notebook, graded to check the grader
     timestamp: str | None = None
     final: list[FinalGrade] = dataclasses.field(default_factory=list)  # set by the merge
+    seconds_late: float = 0.0  # set by the merge, from the gradebook's due date
+    late_penalty: float = 0.0  # points the course's late plugin took off (set by the merge)
 
     @property
     def written(self) -> bool:
@@ -154,7 +156,12 @@ class GradeResult:
         return [v.function for v in self.verdicts if v.status == "fail"]
 
     def totals(self) -> tuple[float, float]:
+        """(raw score, max score) as merged: before any late penalty."""
         return sum(g.score for g in self.final), sum(g.max_score for g in self.final)
+
+    def penalised(self) -> float:
+        """The score with the late penalty taken off (what goes back to an LMS)."""
+        return self.totals()[0] - self.late_penalty
 
     def full_marks(self) -> bool:
         """Every graded cell got all its points (what a reference must get)."""

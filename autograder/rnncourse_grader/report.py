@@ -14,6 +14,9 @@ NOTEBOOK_FIELDS = [
     "score",
     "max_score",
     "percent",
+    "seconds_late",
+    "late_penalty",
+    "penalised_score",
     "status",
     "flagged",
     "integrity_failed",
@@ -32,11 +35,21 @@ CELL_FIELDS = [
 
 
 def _row(r: GradeResult, withheld: set) -> dict:
+    """The score columns: ``score`` is the raw score, ``penalised_score`` after the late
+    penalty (the course's nbgrader plugin: ``late``)."""
     if (r.student, r.lesson) in withheld:  # nothing written: no score, only why
-        return {"score": "", "max_score": "", "percent": "", "status": "not graded"}
+        blank = ("score", "max_score", "percent", "seconds_late", "late_penalty", "penalised_score")
+        return dict.fromkeys(blank, "") | {"status": "not graded"}
     score, max_score = r.totals()
-    percent = round(100 * score / max_score, 1) if max_score else ""
-    return {"score": score, "max_score": max_score, "percent": percent, "status": str(r.status)}
+    return {
+        "score": score,
+        "max_score": max_score,
+        "percent": round(100 * score / max_score, 1) if max_score else "",
+        "seconds_late": round(r.seconds_late),
+        "late_penalty": r.late_penalty,
+        "penalised_score": r.penalised(),
+        "status": str(r.status),
+    }
 
 
 def write_csvs(results: list[GradeResult], folder: Path, withheld: set) -> tuple[Path, Path]:

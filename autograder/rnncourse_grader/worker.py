@@ -370,10 +370,22 @@ class Worker:
         if report is not None:
             result.verdicts = list(report.verdicts)
             self.apply_overrides(job, report, result)
+            if report.failed:  # the late penalty autograde gave was on the kernel's scores
+                self.reassess_lateness(job, lim)
             result.notes += [
                 f"integrity check of {v.function}: {v.message}; its tests score 0"
                 for v in report.failed
             ]
+
+    def reassess_lateness(self, job: Job, lim) -> None:
+        """The course's late penalty on the scores the integrity pass left (for feedback)."""
+        from nbgrader.api import Gradebook
+
+        from rnncourse_grader import late
+
+        with Gradebook(self.db_url) as gb:
+            late.assess(gb, job.lesson, job.student, self.config(lim))
+            gb.db.commit()
 
     def feedback(self, job: Job, result: GradeResult) -> None:
         from nbgrader.converters import GenerateFeedback
