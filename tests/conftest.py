@@ -16,7 +16,12 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 # files in collection order, so a long file collected late would run alone at the end while
 # the other core idles. (xdist's default reorder puts files with the most tests first, and
 # these files hold one test each: they ran last.)
-SLOWEST_FILES = ("test_grading_imdb.py", "test_grading_finetune.py", "test_tamper.py")
+SLOWEST_FILES = (
+    "test_grading_imdb.py",
+    "test_grading_finetune.py",
+    "test_tamper.py",
+    "test_hosted.py",  # a fresh virtual environment that installs the course from its bundle
+)
 
 
 def pytest_collection_modifyitems(items):

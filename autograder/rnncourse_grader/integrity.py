@@ -352,7 +352,10 @@ def cells_to_run(nb, template) -> list[dict]:
     The student's own cells and the lesson's other cells contribute their definitions only
     (imports, functions, classes, literal constants: see ``integrity_runner``): a graded
     function may call a helper the lesson gives (``layer_params``), but nothing slow runs.
+    The hosted-runtime cell (``hosted.GRADE_ID``, which may install packages) never runs here.
     """
+    from rnncourse_grader.hosted import GRADE_ID as HOSTED
+
     template_sources = {
         c.source for c in template.cells if c.cell_type == "code" and "nbgrader" not in c.metadata
     }
@@ -362,6 +365,8 @@ def cells_to_run(nb, template) -> list[dict]:
             continue
         meta = cell.metadata.get("nbgrader", {})
         name = meta.get("grade_id") or f"cell {i}"
+        if name == HOSTED:
+            continue
         if meta.get("grade"):  # test cells do not run (their logic is what we do not trust):
             cells.append({"kind": "test", "name": name, "source": ""})  # probes go here
             continue

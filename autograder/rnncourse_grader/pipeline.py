@@ -138,10 +138,17 @@ def reference_submission(lesson_id: str, target: Path, root: Path = ROOT) -> Pat
 
 
 def build_source_notebook(lesson_id: str, root: Path = ROOT) -> Path:
-    """Convert solutions/<id>/<id>.py into the notebook nbgrader reads; return its path."""
+    """Convert solutions/<id>/<id>.py into the notebook nbgrader reads; return its path.
+
+    The notebook starts with the lesson's "Open in Colab" link and the hosted-runtime cell
+    (``hosted.cells``), the same template in every lesson; nbgrader puts its header above.
+    """
+    from rnncourse_grader import hosted
+
     source = root / "solutions" / lesson_id / f"{lesson_id}.py"
     notebook = jupytext.read(source, fmt="py:percent")
     notebook.metadata.pop("jupytext", None)  # no tool metadata in what students receive
+    notebook.cells[0:0] = hosted.cells(lesson_id, root)
     _stable_cell_ids(notebook)
     target = source.with_suffix(".ipynb")
     jupytext.write(notebook, target, fmt="ipynb")
@@ -168,12 +175,18 @@ def _stable_cell_ids(notebook) -> None:
 
 
 def release(ids: list[str] | None = None, root: Path = ROOT, env: dict | None = None) -> list[Path]:
-    """Build and release the given lessons (default: all); return the released notebooks."""
+    """Build and release the given lessons (default: all); return the released notebooks.
+
+    README.md's "Open in Colab" links follow the repository declared in pyproject.toml too.
+    """
+    from rnncourse_grader import hosted
+
     released = []
     for lesson_id in ids or lesson_ids(root):
         build_source_notebook(lesson_id, root)
         nbgrader("generate_assignment", lesson_id, "--force", root=root, env=env)
         released.append(root / "lessons" / lesson_id / f"{lesson_id}.ipynb")
+    hosted.sync_readme(root)
     return released
 
 
@@ -203,7 +216,8 @@ def release_problems(lesson_dir: Path) -> list[str]:
 
 
 def copy_course(dest: Path, root: Path = ROOT, with_lessons: bool = True) -> Path:
-    """Copy what nbgrader needs (sources, config, header, released lessons) to ``dest``.
+    """Copy what nbgrader needs (sources, config, header, released lessons) to ``dest``, and
+    what the release reads besides (pyproject.toml's repository, the hosted-runtime template).
 
     The copy is a course of its own: its nbgrader_config.py resolves paths from its own
     location, so pipeline calls with ``root=dest`` never touch the original.
@@ -211,13 +225,15 @@ def copy_course(dest: Path, root: Path = ROOT, with_lessons: bool = True) -> Pat
     skip = shutil.ignore_patterns("*.ipynb", "__pycache__")
     shutil.copytree(root / "solutions", dest / "solutions", ignore=skip)
     (dest / "autograder").mkdir(parents=True)
-    for name in ("nbgrader_config.py", "header.ipynb"):
+    for name in ("nbgrader_config.py", "header.ipynb", "hosted_setup.py"):
         shutil.copy2(root / "autograder" / name, dest / "autograder" / name)
+    shutil.copy2(root / "pyproject.toml", dest / "pyproject.toml")  # the repository's URL
     if with_lessons:  # the lessons only; the helper package is imported from the install
         skip = shutil.ignore_patterns("rnncourse", "*.egg-info", "__pycache__")
         shutil.copytree(root / "lessons", dest / "lessons", ignore=skip)
-    else:
+    else:  # the helper package's pins, which the hosted-runtime cell installs
         (dest / "lessons").mkdir()
+        shutil.copy2(root / "lessons" / "pyproject.toml", dest / "lessons" / "pyproject.toml")
     return dest
 
 
@@ -228,9 +244,12 @@ def _tree(folder: Path) -> dict[str, bytes]:
 def check_release(root: Path = ROOT) -> list[str]:
     """Rebuild every lesson in a scratch copy and compare with lessons/; return the differences.
 
-    Also reports leaks and outputs in lessons/ and released folders without a source.
+    Also reports leaks and outputs in lessons/, released folders without a source, and
+    README.md's "Open in Colab" links when they do not follow pyproject.toml.
     """
-    problems = []
+    from rnncourse_grader import hosted
+
+    problems = hosted.readme_problems(root) if (root / "README.md").is_file() else []
     ids = lesson_ids(root)
     released = sorted(d.name for d in (root / "lessons").iterdir() if LESSON_ID.match(d.name))
     for extra in sorted(set(released) - set(ids)):
