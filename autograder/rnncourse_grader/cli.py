@@ -12,13 +12,15 @@ course grade ID --from ZIP --lms canvas|moodle --roster CSV [--worksheet CSV] [-
 course bundle [ID ...] [--out PATH] [--zip]
                             the student bundle (lessons + helpers, no answers) for courses
                             without an nbgrader exchange
+course grade [ID ...] --emit-k8s DIR --shards N, course grade-shard, course merge-shards
+                            the same grading as a Kubernetes Indexed Job (see cli_k8s)
 """
 
 import argparse
 import os
 import sys
 
-from rnncourse_grader import pipeline
+from rnncourse_grader import cli_k8s, pipeline
 
 
 def _release(args) -> int:
@@ -101,6 +103,10 @@ def _grade(args) -> int:
         "memory_mb": args.memory_mb,
         "max_output_bytes": args.max_output_bytes,
     }
+    if args.emit_k8s:
+        if args.source is not None:
+            print("\n".join(grading.import_submissions(args.source, export=export).lines()))
+        return cli_k8s.emit(args, limits)
     return grading.grade_all(
         args.ids or None,
         source=args.source,
@@ -158,12 +164,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--timezone", default="UTC", help="of the export's times without one (default UTC)"
     )
+    cli_k8s.add_grade_options(p)
     p.set_defaults(func=_grade)
     p = sub.add_parser("bundle", help="student bundle for courses without an exchange")
     p.add_argument("ids", nargs="*", help="lessons to include (default: every released one)")
     p.add_argument("--out", help="folder, or zip file with --zip (default: build/...)")
     p.add_argument("--zip", action="store_true", help="write a zip file instead of a folder")
     p.set_defaults(func=_bundle)
+    cli_k8s.add_commands(sub)
     args, extra = parser.parse_known_args(argv)
     if extra and args.func is not _lab:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
