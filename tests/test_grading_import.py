@@ -176,3 +176,45 @@ def test_graded_cells_are_restored_from_the_release(template):
     ]:
         assert fragment in text
     nbformat.validate(clean)
+
+
+def test_cells_that_lost_their_grading_metadata_are_recognised(template):
+    """A notebook saved by an editor that drops cell metadata (nbgrader #424, #1398) keeps its
+    answers: locked cells are known by their source, answer cells by the name they define.
+    Without this every graded cell was "missing", put back as a stub, and graded zero."""
+    nb = copy.deepcopy(template)
+    answers = {}
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("solution"):
+            gid = meta["grade_id"]
+            cell.source = f"import math\n\n\ndef {gid}(*args):\n    return math.pi  # mine\n"
+            answers[gid] = cell.source
+        for key in ("nbgrader", "editable", "deletable"):
+            cell.metadata.pop(key, None)
+    later = nbformat.v4.new_code_cell("print(rnn_forward)")  # uses a name; defines none
+    nb.cells.append(later)
+
+    clean, notes = sanitize.sanitize(nb, template)
+    assert _ids(clean) == _ids(template) + [None]  # every graded cell in its place, once
+    by_id = {c.metadata["nbgrader"]["grade_id"]: c for c in clean.cells if "nbgrader" in c.metadata}
+    assert {gid: by_id[gid].source for gid in answers} == answers  # the student's answers kept
+    assert answers and not any("was missing" in n for n in notes), notes
+    assert sum("lost its grading metadata" in n for n in notes) == len(by_id)
+
+
+def test_a_recognised_answer_is_the_last_cell_defining_it(template):
+    nb = copy.deepcopy(template)
+    answer = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution"))
+    gid = answer.metadata["nbgrader"]["grade_id"]
+    answer.metadata.pop("nbgrader")
+    answer.source = f"def {gid}(:\n    pass\n"  # a syntax error still names its function
+    scratch = nbformat.v4.new_code_cell(
+        f"def helper():\n    pass\n\n\ndef {gid}(x):\n    return x\n"
+    )
+    nb.cells.insert(nb.cells.index(answer) + 1, scratch)
+
+    clean, notes = sanitize.sanitize(nb, template)
+    graded = [c for c in clean.cells if c.metadata.get("nbgrader", {}).get("grade_id") == gid]
+    assert [c.source for c in graded] == [scratch.source]  # one cell graded: the last one
+    assert any(f"'{gid}' had lost its grading metadata" in n for n in notes)

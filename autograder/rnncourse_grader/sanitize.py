@@ -6,12 +6,15 @@ answer cell fails its checksum check and stops the whole notebook, a duplicated 
 deleted test cell leaves a submission "needing manual grading" (nbgrader #1682), a foreign
 kernel name stops execution, an old nbformat or invalid JSON stops the import. Here every
 cell whose grade id the release knows gets the release's metadata and type; locked cells
-(tests, setup) get the release's source; deleted graded cells come back in place; the kernel
+(tests, setup) get the release's source; a graded cell that lost its metadata (another editor
+dropped it) is recognised by its content; deleted graded cells come back in place; the kernel
 is the course's. Each change is reported as a note for the feedback.
 """
 
+import ast
 import copy
 import json
+import re
 import uuid
 from pathlib import Path
 
@@ -87,7 +90,9 @@ def sanitize(nb: NotebookNode, template: NotebookNode) -> tuple[NotebookNode, li
     cells = [from_dict(c) if not isinstance(c, NotebookNode) else c for c in nb.cells]
     for cell in cells:
         cell.setdefault("metadata", NotebookNode())
+    found = _reattach(cells, graded)
     last, notes = _last_of_each_grade_id(cells, graded)
+    notes = found + notes
     out = [_graded_or_ordinary(i, cell, graded, last, notes) for i, cell in enumerate(cells)]
     _put_back_deleted(out, graded, template, notes)
     _fresh_ids(out)
@@ -100,6 +105,50 @@ def sanitize(nb: NotebookNode, template: NotebookNode) -> tuple[NotebookNode, li
     result.nbformat, result.nbformat_minor = 4, max(5, template.get("nbformat_minor", 5))
     nbformat.validate(result)
     return result, notes
+
+
+def _defines(source: str) -> set[str]:
+    """Names a cell's source defines at its top level (functions and classes)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:  # a half-finished answer still names what it defines
+        return set(re.findall(r"^(?:async\s+)?(?:def|class)\s+(\w+)", source, flags=re.M))
+    kinds = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+    return {node.name for node in tree.body if isinstance(node, kinds)}
+
+
+def _recognised(cell, template_cell, gid: str) -> bool:
+    """Whether a cell without grading metadata is the release's graded cell ``gid``: a locked
+    cell by its unchanged source, an answer cell by defining the function or class it names
+    (an answer's grade id is the name it defines)."""
+    meta = _nbgrader(template_cell)
+    if cell.get("cell_type") != template_cell.cell_type:
+        return False
+    source = cell.get("source", "")
+    if meta.get("solution") and not meta.get("locked"):
+        return gid in _defines(source)
+    return source.strip() == template_cell.source.strip()
+
+
+def _reattach(cells, graded) -> list[str]:
+    """Give back their grading metadata to graded cells that lost all of it (another editor,
+    or a copy into a fresh notebook, drops cell metadata), recognised by their content; the
+    last matching cell wins, as for a duplicated grade id. Returns notes."""
+    present = {_nbgrader(c).get("grade_id") for c in cells} - {None}
+    bare = [i for i, c in enumerate(cells) if "nbgrader" not in c.metadata]
+    notes = []
+    for gid, (_, template_cell) in sorted(graded.items(), key=lambda kv: kv[1][0]):
+        if gid in present:
+            continue
+        match = [i for i in bare if _recognised(cells[i], template_cell, gid)]
+        if match:
+            cells[match[-1]].metadata["nbgrader"] = copy.deepcopy(_nbgrader(template_cell))
+            bare.remove(match[-1])
+            notes.append(
+                f"cell '{gid}' had lost its grading metadata (saved by another editor?): "
+                "recognised by its content and graded"
+            )
+    return notes
 
 
 def _last_of_each_grade_id(cells, graded) -> tuple[dict[str, int], list[str]]:
