@@ -299,7 +299,9 @@ def test_student_runs_the_stub_sees_the_check_fail_with_its_hint_and_validate_ag
         cells_json = notebook_cells(root / path)
         expect(cells).to_have_count(len(cells_json))  # the page shows the notebook's cells
         last_line = "".join(cells_json[first_test]["source"]).strip().splitlines()[-1]
-        assert last_line in cells.nth(first_test).inner_text()
+        # JupyterLab leaves cells outside the window unrendered (no inner text): scroll there
+        cells.nth(first_test).scroll_into_view_if_needed()
+        expect(cells.nth(first_test)).to_contain_text(last_line)
     with steps("run all cells"):
         run_all(page)
         # Run All stops at the first error: a try-it cell calls the function not written yet.
