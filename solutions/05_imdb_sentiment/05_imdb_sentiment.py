@@ -1018,7 +1018,7 @@ print(
 
 # %% [markdown]
 # In our run on two CPU cores (the `cpu` configuration) the bag of words reached 87.9% on the
-# test set after 10 to 15 seconds of training, the GRU 88.4% after five to nine minutes. That
+# test set after 8 to 15 seconds of training, the GRU 88.4% after five to nine minutes. That
 # is the honest baseline for IMDB: most of the signal is in which words occur, and a recurrent
 # model earns its cost only in what is left, where order matters: negation ("not good"),
 # contrast ("the cast is superb, the film is not"), sarcasm.
