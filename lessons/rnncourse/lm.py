@@ -40,6 +40,69 @@ def detach_state(state):
     return type(state)(detach_state(s) for s in state)
 
 
+class TiedAdaptiveSoftmax(nn.Module):
+    """An exact softmax over a large vocabulary that costs far less than the full one (the
+    adaptive softmax of Grave et al., 2017), with tied weights: word w's output vector is
+    row w of the embedding, passed in as ``weight``.
+
+    The vocabulary is sorted by count (``build_vocab``), so ids [0, c_1) are the frequent
+    words. A **head** softmax scores them and one entry per **cluster** of rarer words,
+    cluster k = ids [c_k, c_{k+1}); a second softmax inside cluster k scores its words:
+    p(w) = p_head(w) in the head, p_head(k) * p_k(w) in cluster k. Training needs the head
+    for every target but a cluster's softmax only for the targets in it, and most targets
+    are frequent words.
+
+    Args:
+        num_hiddens: h (= the embedding size: the weights are tied).  vocab_size: V.
+        cutoffs: increasing ids 0 < c_1 < ... < V.
+    Parameters: ``bias`` (V,) per word, ``cluster`` a Linear(h, number of clusters).
+    """
+
+    def __init__(self, num_hiddens: int, vocab_size: int, cutoffs):
+        super().__init__()
+        cutoffs = list(cutoffs)
+        increasing = cutoffs == sorted(set(cutoffs))
+        if not (cutoffs and increasing and 0 < cutoffs[0] and cutoffs[-1] < vocab_size):
+            raise ValueError(
+                f"cutoffs must increase strictly within (0, {vocab_size}); got {cutoffs}"
+            )
+        self.bounds = [0, *cutoffs, vocab_size]  # cluster k = ids [bounds[k], bounds[k + 1])
+        self.bias = nn.Parameter(torch.zeros(vocab_size))
+        self.cluster = nn.Linear(num_hiddens, len(cutoffs))
+
+    def _head(self, H, weight):
+        """(N, c_1 + K) log-probabilities of the head's words and of the K clusters."""
+        words = F.linear(H, weight[: self.bounds[1]], self.bias[: self.bounds[1]])
+        return F.log_softmax(torch.cat([words, self.cluster(H)], dim=-1), dim=-1)
+
+    def _within(self, H, weight, k):
+        """(N, size of cluster k) log-probabilities of its words given the cluster."""
+        lo, hi = self.bounds[k], self.bounds[k + 1]
+        return F.log_softmax(F.linear(H, weight[lo:hi], self.bias[lo:hi]), dim=-1)
+
+    def log_prob(self, H, weight):
+        """H (..., h), weight (V, h) -> (..., V) log-probabilities of every word (the full cost:
+        for evaluation and generation)."""
+        head, c1 = self._head(H, weight), self.bounds[1]
+        parts = [head[..., :c1]]
+        for k in range(1, len(self.bounds) - 1):
+            parts.append(head[..., c1 + k - 1 : c1 + k] + self._within(H, weight, k))
+        return torch.cat(parts, dim=-1)
+
+    def nll(self, H, Y, weight):
+        """H (N, h), Y (N,) int64, weight (V, h) -> the mean of -log p(Y) (a scalar)."""
+        c1 = self.bounds[1]
+        k = torch.bucketize(Y, torch.tensor(self.bounds[1:-1], device=Y.device), right=True)
+        head_entry = torch.where(k == 0, Y, c1 + k - 1)  # the word itself, or its cluster
+        total = -self._head(H, weight).gather(1, head_entry[:, None]).sum()
+        for cluster in range(1, len(self.bounds) - 1):
+            rows = (k == cluster).nonzero().squeeze(1)  # only the targets in this cluster
+            if len(rows):
+                within = self._within(H[rows], weight, cluster)
+                total = total - within.gather(1, (Y[rows] - self.bounds[cluster])[:, None]).sum()
+        return total / len(Y)
+
+
 class RecurrentLM(nn.Module):
     """Embedding -> RNN/GRU/LSTM (batch first) -> dropout -> Linear over the vocabulary.
 
@@ -47,7 +110,12 @@ class RecurrentLM(nn.Module):
         vocab_size: V.  embed_size: e.  num_hiddens: h.  num_layers: stacked layers.
         cell: "rnn" (tanh), "gru" or "lstm".  dropout: on embeddings, outputs, between layers.
         tie_weights: fc.weight is embedding.weight (a ValueError unless e == h).
-    forward(X (B, T) int64, state=None) -> (logits (B, T, V), new state).
+        cutoffs: None for the full softmax; increasing ids for a ``TiedAdaptiveSoftmax`` as
+            ``fc`` (needs tie_weights: its word vectors are the embedding's rows).
+    forward(X (B, T) int64, state=None) -> (logits (B, T, V), new state); with cutoffs the
+    "logits" are log-probabilities, which cross-entropy treats the same way.
+    nll(X, Y, state=None) -> (mean NLL of Y (B, T), new state): what training minimises,
+    without building the (B, T, V) logits when the softmax is adaptive.
     Parameter names: ``embedding.*``, ``rnn.*``, ``fc.*``, as lesson 06's ``CharLM``.
     """
 
@@ -60,6 +128,7 @@ class RecurrentLM(nn.Module):
         cell="lstm",
         dropout=0.0,
         tie_weights=False,
+        cutoffs=None,
     ):
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, embed_size)
@@ -71,43 +140,62 @@ class RecurrentLM(nn.Module):
             dropout=dropout if num_layers > 1 else 0.0,
         )
         self.dropout = nn.Dropout(dropout)
-        self.fc = nn.Linear(num_hiddens, vocab_size)
-        if tie_weights:
-            if embed_size != num_hiddens:
+        if tie_weights and embed_size != num_hiddens:
+            raise ValueError(
+                f"tie_weights needs embed_size == num_hiddens; got {embed_size} and {num_hiddens}"
+            )
+        self.adaptive = cutoffs is not None
+        if self.adaptive:
+            if not tie_weights:
                 raise ValueError(
-                    "tie_weights needs embed_size == num_hiddens; "
-                    f"got {embed_size} and {num_hiddens}"
+                    "an adaptive softmax (cutoffs) here is tied: pass tie_weights=True"
                 )
-            self.fc.weight = self.embedding.weight
+            self.fc = TiedAdaptiveSoftmax(num_hiddens, vocab_size, cutoffs)
+        else:
+            self.fc = nn.Linear(num_hiddens, vocab_size)
+            if tie_weights:
+                self.fc.weight = self.embedding.weight
+
+    def features(self, X, state=None):
+        """(H (B, T, h) after dropout: what the output layer reads, new state)."""
+        H, state = self.rnn(self.dropout(self.embedding(X)), state)
+        return self.dropout(H), state
 
     def forward(self, X, state=None):
-        E = self.dropout(self.embedding(X))  # (B, T, e)
-        H, state = self.rnn(E, state)  # (B, T, h)
-        return self.fc(self.dropout(H)), state  # (B, T, V)
+        H, state = self.features(X, state)
+        if self.adaptive:
+            return self.fc.log_prob(H, self.embedding.weight), state  # (B, T, V)
+        return self.fc(H), state  # (B, T, V)
+
+    def nll(self, X, Y, state=None):
+        """(the mean negative log-likelihood of the targets Y (B, T), new state)."""
+        H, state = self.features(X, state)
+        H, Y = H.reshape(-1, H.shape[-1]), Y.reshape(-1)
+        if self.adaptive:
+            return self.fc.nll(H, Y, self.embedding.weight), state
+        return F.cross_entropy(self.fc(H), Y), state
 
 
 @torch.no_grad()
 def evaluate_lm(model: nn.Module, windows) -> tuple[float, float]:
     """(nats per token, perplexity) over every target of windows in reading order, the state
-    carried from window to window; eval mode, no graph."""
+    carried from window to window; eval mode, no graph. model: a ``RecurrentLM`` (its nll)."""
     device = next(model.parameters()).device
     model.eval()
     total_nll, count, state = 0.0, 0, None
     for X, Y in windows:
-        logits, state = model(X.to(device), state)  # (B, t, V)
-        total_nll += F.cross_entropy(
-            logits.reshape(-1, logits.shape[-1]), Y.to(device).reshape(-1), reduction="sum"
-        ).item()
+        nll, state = model.nll(X.to(device), Y.to(device), state)
+        total_nll += nll.item() * Y.numel()
         count += Y.numel()
     nll = total_nll / count
     return nll, math.exp(nll)
 
 
 def train_window(model, X, Y, state, optimizer, max_norm=1.0):
-    """One truncated-BPTT update; returns (the window's mean loss, the new state detached)."""
+    """One truncated-BPTT update of a ``RecurrentLM``; returns (the window's mean loss, the new
+    state detached)."""
     optimizer.zero_grad()
-    logits, state = model(X, state)  # (B, T, V)
-    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), Y.reshape(-1))
+    loss, state = model.nll(X, Y, state)
     loss.backward()
     nn.utils.clip_grad_norm_(model.parameters(), max_norm)
     optimizer.step()
