@@ -55,7 +55,8 @@ def pretrain(lesson, imdb, config, device, seed):
     torch.manual_seed(seed)
     lm_config = dict(vocab_size=len(vocab), embed_size=config["embed_size"],
                      num_hiddens=config["embed_size"], num_layers=config["num_layers"],
-                     cell="lstm", dropout=config["lm_dropout"], tie_weights=True)  # fmt: skip
+                     cell="lstm", dropout=config["lm_dropout"], tie_weights=True,
+                     cutoffs=config["cutoffs"])  # fmt: skip
     lm = RecurrentLM(**lm_config).to(device)
     curve = fit_lm(
         lm, rows, stream_windows(valid[:, :2001], 100), lr=config["lm_lr"],

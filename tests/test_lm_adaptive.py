@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from rnncourse.data import CheckpointError, read_checkpoint
 from rnncourse.lm import RecurrentLM, TiedAdaptiveSoftmax, evaluate_lm, stream_windows, train_window
 
 V, H, CUTOFFS = 23, 6, [5, 12]  # head: ids 0-4 and two clusters; clusters 5-11 and 12-22
@@ -109,3 +110,27 @@ def test_train_window_and_evaluate_lm_run_through_the_adaptive_softmax():
         for X, Y in windows:
             _, state = train_window(lm, X, Y, state, optimizer)
     assert evaluate_lm(lm, windows)[0] < before - 0.5
+
+
+@pytest.mark.parametrize("cutoffs", [CUTOFFS, None])
+def test_a_language_model_checkpoint_round_trips_through_the_safe_reader(tmp_path, cutoffs):
+    """Lesson 07 saves LM_CONFIG (cutoffs a list, or None) and rebuilds the model from it."""
+    config = dict(vocab_size=V, embed_size=H, num_hiddens=H, tie_weights=True, cutoffs=cutoffs)
+    lm = RecurrentLM(**config)
+    vocab = ["<pad>", "<unk>"] + [f"w{i}" for i in range(V - 2)]
+    torch.save({"state_dict": lm.state_dict(), "vocab": vocab, "model_config": config},
+               tmp_path / "lm.pt")  # fmt: skip
+    checkpoint = read_checkpoint(tmp_path / "lm.pt", max_len=False)
+    again = RecurrentLM(**checkpoint["model_config"])
+    again.load_state_dict(checkpoint["state_dict"])  # strict
+    X = torch.randint(0, V, (2, 5))
+    torch.testing.assert_close(again.eval()(X)[0], lm.eval()(X)[0])
+
+
+@pytest.mark.parametrize("value", [[5.0, 12.0], [True], {"a": 1}, (5, 12), torch.tensor([5])])
+def test_a_checkpoint_config_with_other_values_is_refused(tmp_path, value):
+    vocab = ["<pad>", "<unk>", "a"]
+    torch.save({"state_dict": {"w": torch.zeros(1)}, "vocab": vocab,
+                "model_config": {"cutoffs": value}}, tmp_path / "lm.pt")  # fmt: skip
+    with pytest.raises(CheckpointError, match="lists of integers"):
+        read_checkpoint(tmp_path / "lm.pt", max_len=False)

@@ -99,12 +99,21 @@ def validate_checkpoint(checkpoint, name: str = "the checkpoint", *, max_len: bo
     if len(set(vocab)) != len(vocab):
         raise CheckpointError(f"{name}: vocab lists a token twice.")
     config = checkpoint["model_config"]
-    if not all(
-        isinstance(k, str) and isinstance(v, str | int | float | bool) for k, v in config.items()
-    ):
+    if not all(isinstance(k, str) and _plain_argument(v) for k, v in config.items()):
         raise CheckpointError(
-            f"{name}: model_config must map argument names to numbers, strings or booleans."
+            f"{name}: model_config must map argument names to numbers, strings, booleans, "
+            "None or lists of integers."
         )
     if max_len and checkpoint["max_len"] < 1:
         raise CheckpointError(f"{name}: max_len must be positive.")
     return checkpoint
+
+
+def _plain_argument(value) -> bool:
+    """A constructor argument a checkpoint may hold: a number, string, boolean or None, or a
+    list of integers (a language model's adaptive-softmax cutoffs)."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return True
+    return isinstance(value, list) and all(
+        isinstance(v, int) and not isinstance(v, bool) for v in value
+    )
