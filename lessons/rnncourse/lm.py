@@ -1,5 +1,6 @@
 """Lesson 06's language-model machinery, given from lesson 07 on: the stream layout of
-truncated BPTT, a recurrent language model, its training step and its evaluation.
+truncated BPTT, a recurrent language model, its training step and its evaluation; and the
+tied adaptive softmax that lesson 07's word-level model uses on a CPU.
 
 Lesson 06 asks you to write these; lesson 07 reuses them from here instead of a copy.
 Lesson 06's grader runs your answers with this module unavailable, so importing it there is
