@@ -90,7 +90,8 @@ set_seed(0)
 # (a 1-layer LSTM of 160 units, 4,000 words, an adaptive softmax, eleven minutes of
 # pre-training, then about a dozen short fine-tuning runs); `nbgrader` is what runs when you
 # validate your notebook with nbgrader (1,000 updates of pre-training, under a minute on one
-# core), and, with a one-epoch final model, while it is graded. Change `CONFIG_NAME` to choose another one.
+# core), and, with a one-epoch final model, while it is graded. Change `CONFIG_NAME` to
+# choose another one.
 # `lm_seconds` is the pre-training budget in seconds (evaluation excluded), or `lm_updates`
 # in updates: a fixed number of updates gives the same model on a fast or a busy machine,
 # which the graded configuration needs; `labels` the numbers of labelled reviews of the
@@ -945,5 +946,5 @@ grade_finetuned_checkpoint(CHECKPOINT_PATH)
 #   with the language model (hours of GPU time in the papers); eleven CPU minutes bought
 #   two points with 2,500 labels, and only the control shows how much.
 # - The output layer is most of a language model's cost: an adaptive softmax keeps it exact
-#   and three times cheaper, but keep the weights tied, or the embedding you transfer learns
-#   less.
+#   and made training three times faster here, but keep the weights tied, or the embedding
+#   you transfer learns less.
