@@ -8,11 +8,12 @@ not an answer.
 """
 
 import math
-import time
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from rnncourse.stream_training import fit_stream_lm
 
 
 def batchify(ids: torch.Tensor, batch_size: int) -> torch.Tensor:
@@ -203,31 +204,11 @@ def train_window(model, X, Y, state, optimizer, max_norm=1.0):
     return loss.item(), detach_state(state)
 
 
-def fit_lm(model, train_rows, valid_windows, *, lr, num_steps, max_norm, seconds, max_updates,
-           evaluations=10):  # fmt: skip
-    """Adam on stream windows for ``seconds`` of training (evaluation excluded) or
-    ``max_updates`` updates, restarting at the top of the rows with no state when they run
-    out. Returns the curve [(seconds, updates, validation nats/token)] measured at
-    ``evaluations`` points along the way (and at the start)."""
-    device = next(model.parameters()).device
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    windows, state, updates, trained = iter(()), None, 0, 0.0
-    curve = [(0.0, 0, evaluate_lm(model, valid_windows)[0])]
-    while not ((seconds and trained >= seconds) or (max_updates and updates >= max_updates)):
-        start = time.perf_counter()
-        model.train()
-        X_Y = next(windows, None)
-        if X_Y is None:  # the end of the rows: start again at the top, with no state
-            windows, state = iter(stream_windows(train_rows, num_steps)), None
-            X_Y = next(windows)
-        X, Y = (t.to(device) for t in X_Y)
-        _, state = train_window(model, X, Y, state, optimizer, max_norm)
-        updates += 1
-        trained += time.perf_counter() - start
-        if seconds:
-            due = trained >= seconds * len(curve) / evaluations
-        else:
-            due = updates % max(max_updates // evaluations, 1) == 0
-        if due:
-            curve.append((trained, updates, evaluate_lm(model, valid_windows)[0]))
-    return curve
+def fit_lm(model, train_rows, valid_windows, **budget):
+    """Lesson 06's loop, ``fit_stream_lm``, with this module's windows, update and
+    evaluation. budget: lr, num_steps, max_norm, seconds, max_updates (and evaluations).
+    Returns the curve [(seconds, updates, validation nats/token)]."""
+    return fit_stream_lm(
+        model, train_rows, valid_windows, stream_windows=stream_windows,
+        train_window=train_window, evaluate_lm=evaluate_lm, **budget,
+    )  # fmt: skip

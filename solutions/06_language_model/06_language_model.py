@@ -60,6 +60,7 @@ from rnncourse.checks import (
 from rnncourse.data import load_char_corpus
 from rnncourse.device import under_nbgrader
 from rnncourse.plots import plot_char_probabilities, plot_stream_layout
+from rnncourse.stream_training import fit_stream_lm
 
 DEVICE = get_device()  # prints its choice; graded code never needs a GPU
 set_seed(0)
@@ -590,39 +591,23 @@ the new state detached. When graded, more cases are checked outside the notebook
 check_train_window(train_window)
 
 # %% [markdown]
-# The loop around it walks the training rows window by window, for a time budget or a number
-# of updates, and measures validation bits per character as it goes. When it reaches the end
-# of the rows it starts again from the top with a fresh state.
+# The loop around it, `fit_stream_lm` (given, in `rnncourse.stream_training`), walks the
+# training rows window by window with your `stream_windows`, updates with your
+# `train_window`, for a time budget or a number of updates, and measures validation bits per
+# character with your `evaluate_lm` as it goes. When it reaches the end of the rows it
+# starts again from the top with a fresh state. Lesson 07 trains its word-level model with
+# the same loop.
 
 
 # %%
 def fit_lm(model, train_rows, valid_windows, *, lr, num_steps, max_norm, seconds, max_updates):
-    """Train with Adam on stream windows, for ``seconds`` of training (evaluation excluded)
-    or ``max_updates`` updates; return the curve [(seconds, updates, validation bits/char)]
-    measured at ten points along the way."""
-    device = next(model.parameters()).device
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    windows, state, updates, trained = iter(()), None, 0, 0.0
-    curve = [(0.0, 0, evaluate_lm(model, valid_windows)[0])]
-    while not ((seconds and trained >= seconds) or (max_updates and updates >= max_updates)):
-        start = time.perf_counter()
-        model.train()
-        X_Y = next(windows, None)
-        if X_Y is None:  # the end of the rows: start again at the top, with no state
-            windows, state = iter(stream_windows(train_rows, num_steps)), None
-            X_Y = next(windows)
-        X, Y = (t.to(device) for t in X_Y)
-        loss, state = train_window(model, X, Y, state, optimizer, max_norm)
-        updates += 1
-        trained += time.perf_counter() - start
-        due = (
-            trained >= seconds * len(curve) / 10
-            if seconds
-            else updates % (max_updates // 10 or 1) == 0
-        )
-        if due:
-            curve.append((trained, updates, evaluate_lm(model, valid_windows)[0]))
-    return curve
+    """fit_stream_lm with this notebook's functions: the curve [(seconds, updates,
+    validation bits/char)] at the start and at ten points along the way."""
+    return fit_stream_lm(
+        model, train_rows, valid_windows, stream_windows=stream_windows,
+        train_window=train_window, evaluate_lm=evaluate_lm, lr=lr, num_steps=num_steps,
+        max_norm=max_norm, seconds=seconds, max_updates=max_updates,
+    )  # fmt: skip
 
 
 # %%
