@@ -49,7 +49,7 @@ def fit_stream_lm(
         start = time.perf_counter()
         model.train()
         X_Y = next(windows, None)
-        if X_Y is None:
+        if X_Y is None:  # the end of the rows: a new pass from the top, with no state
             windows, state = iter(stream_windows(train_rows, num_steps)), None
             X_Y = next(windows)
         X, Y = (t.to(device) for t in X_Y)
