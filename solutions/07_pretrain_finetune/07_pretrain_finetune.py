@@ -834,8 +834,9 @@ plt.show()
 # beat each seed of the control at 2,500 labels, and a better language model bought a larger
 # gain. With 500 labels the gain is larger still (76.1% against 72.8%): the fewer the
 # labels, the less the control can learn by itself. But that needed fine-tuning that suits
-# the pre-trained encoder: at the control's learning rate the two were level. Seeds move
-# these gaps by a point or more either way, which is why every row has three and the ranges.
+# the pre-trained encoder: with the control's rate and slower unfreezing the two were level.
+# Seeds move these gaps by a point or more either way, which is why each row reports three
+# seeds and their range.
 # A language model of 160 units that has read 39 million tokens has learned which words are
 # alike (see its nearest neighbours above) and a useful starting point for the LSTM, but not
 # yet much that a classifier cannot learn from a few thousand reviews by itself (exercise 5
