@@ -5,13 +5,13 @@ Runs the lesson's own code (the reference solution's functions and CONFIGS, load
 solutions/07_pretrain_finetune/07_pretrain_finetune.py): the corpus guard and builder, the
 word vocabulary, ``lm_batches`` and lesson 06's ``fit_lm`` for ``lm_seconds`` (or
 ``lm_updates``) of pre-training, then for every number of labels and seed one fine-tuned
-run (``transfer_encoder`` and the full recipe) and one control run (``recipe=False``), each
-scored on the configuration's test slice. One language model serves every seed (its own
-seed is fixed: --lm-seed). Appends one JSON line per run of this script to
-bench/results/pretrain.jsonl with the configuration, device, torch version, the LM's curve,
-every accuracy, the end-to-end seconds of one seed (tokenizing + pre-training + one
-fine-tuned and one control run) and the load average before and after (other processes may
-share the machine).
+run (the lesson's ``classifier``: its seed, ``transfer_encoder``; the full recipe) and one
+control run (``recipe=False``), each scored on the configuration's test slice. One language
+model serves every seed (its own seed is fixed: --lm-seed). Appends one JSON line per run
+of this script to bench/results/pretrain.jsonl with the configuration, device, torch
+version, the LM's curve, every accuracy, the end-to-end seconds of one seed (tokenizing +
+pre-training + one fine-tuned and one control run) and the load average before and after
+(other processes may share the machine).
 
 Examples:
     # two CPU cores, the lesson's cpu configuration, three seeds at 2,500 and 500 labels
@@ -94,6 +94,8 @@ def classify(lesson, imdb, config, vocab, lm, device, labels, seeds):
     clf_config = dict(vocab_size=len(vocab), embed_size=config["embed_size"],
                       num_hiddens=config["embed_size"], num_layers=config["num_layers"],
                       cell="lstm", dropout=config["dropout"], bidirectional=False)  # fmt: skip
+    # The lesson's classifier() (its seed, not the LM's; transfer_encoder) reads these globals.
+    lesson["CLF_CONFIG"], lesson["DEVICE"] = clf_config, device
     runs = []
     for num_labels in labels:
         for seed in range(seeds):
@@ -102,11 +104,7 @@ def classify(lesson, imdb, config, vocab, lm, device, labels, seeds):
             ids, y = [train_ids[i] for i in index], train.labels[index]
             for pretrained in (True, False):
                 start = time.perf_counter()
-                torch.manual_seed(seed)
-                model = lesson["SentimentRNN"](**clf_config)
-                if pretrained:
-                    lesson["transfer_encoder"](lm.cpu(), model)
-                model.to(device)
+                model = lesson["classifier"](lm.cpu() if pretrained else None, seed)
                 recipe = lesson["RECIPE"] if pretrained else False
                 curve = lesson["fit_classifier"](
                     model, ids, y, valid_batches, config, seed=seed, recipe=recipe
