@@ -830,9 +830,9 @@ plt.show()
 #
 # (Slower unfreezing: one group every 10% of the updates instead of 5%. The first row's
 # classifiers start from the weights this lesson's `classifier` draws, seed 1000 + s; the
-# other rows' from other draws. The first row once more with those other draws: +2.2 (+1.3
-# to +3.3) at 2,500 labels and +3.3 at 500. The initial weights alone move the mean gap by
-# most of a point.)
+# other rows' from other draws. The first row's configuration once more, with a fresh
+# language model (perplexity 67) and those other draws: +2.2 (+1.3 to +3.3) at 2,500 labels
+# and +3.3 at 500. A rerun moves the mean gap by most of a point.)
 #
 # **A real gain, and a modest one.** In every row each seed of the fine-tuned classifier
 # beat each seed of the control at 2,500 labels, and a better language model bought a larger
